@@ -1,0 +1,53 @@
+//! The clap definitions. Kept in their own module so `xtask` can render completions and the
+//! man page from exactly what the binary parses.
+
+use clap::{Parser, Subcommand};
+
+pub use crate::edge_key_cmd::EdgeKeyArgs;
+
+/// Plan and apply a Portainer Edge agent tunnel over AWS PrivateLink, from one YAML spec.
+#[derive(Debug, Parser)]
+#[command(name = "edgeplan", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check specs statically, before anything touches AWS (for pull requests).
+    Lint(LintArgs),
+    /// Decode, check, re-point and re-encode a Portainer EDGE_KEY read from stdin or a file.
+    #[command(name = "edge-key")]
+    EdgeKey(EdgeKeyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LintArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = LintFormat::Human)]
+    pub format: LintFormat,
+    /// Exit 1 when there are more than N warnings, even without errors.
+    #[arg(long, value_name = "N")]
+    pub max_warnings: Option<usize>,
+    /// Spec files to lint.
+    #[arg(required = true, value_name = "SPEC")]
+    pub specs: Vec<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LintFormat {
+    /// miette diagnostics with a label on the exact span.
+    Human,
+    /// One JSON document with a stable list of findings.
+    Json,
+    /// SARIF 2.1.0, for GitHub code scanning.
+    Sarif,
+    /// GitHub Actions workflow commands (`::error file=…`).
+    Github,
+}
+
+/// The full clap command, for completions and the man page.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}

@@ -1,0 +1,38 @@
+//! The `edgeplan` binary's library half: argument parsing, terminal rendering, exit codes.
+//! This is the only crate that renders miette reports or knows about the terminal.
+
+pub mod args;
+mod edge_key_cmd;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Exit codes shared by every command (documented in README.md).
+pub mod exit {
+    /// No error-level findings / success.
+    pub const OK: u8 = 0;
+    /// Error findings, or a failed check.
+    pub const FINDINGS: u8 = 1;
+    /// edgeplan could not run: usage error, unreadable input.
+    pub const CANNOT_RUN: u8 = 2;
+}
+
+pub fn main() -> ExitCode {
+    let cli = match args::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let code = if err.use_stderr() { exit::CANNOT_RUN } else { exit::OK };
+            let _ = err.print();
+            return ExitCode::from(code);
+        }
+    };
+    let code = match cli.command {
+        args::Command::Lint(_args) => {
+            eprintln!("edgeplan lint: not wired yet");
+            exit::CANNOT_RUN
+        }
+        args::Command::EdgeKey(args) => edge_key_cmd::run(args),
+    };
+    ExitCode::from(code)
+}
