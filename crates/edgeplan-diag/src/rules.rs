@@ -1,0 +1,274 @@
+//! The rule catalog: every diagnostic edgeplan can emit, with a stable ID.
+//!
+//! IDs never change meaning and are never reused. `docs/rules.md` has one section per rule,
+//! whose anchor is `{code}-{name}` lowercased; a test keeps the two in step.
+
+use crate::Severity;
+
+/// Where a rule runs. Parse findings cannot be suppressed: there is no spec to suppress them in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Reading the file: encoding, YAML syntax, types, unknown keys.
+    Parse,
+    /// Static rules over a well-typed spec, run by `edgeplan lint`.
+    Static,
+    /// Rules about the suppression comments themselves.
+    Suppression,
+}
+
+/// Base of every rule's help URI (the rule's section in docs/rules.md).
+pub const DOCS_BASE_URL: &str = "https://github.com/edgeplan/edgeplan/blob/main/docs/rules.md";
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Rule {
+    pub id: RuleId,
+    /// Short kebab-case name, accepted wherever the code is (e.g. in `edgeplan-ignore`).
+    pub name: &'static str,
+    pub severity: Severity,
+    pub stage: Stage,
+    /// One-line description, used as SARIF `shortDescription`.
+    pub title: &'static str,
+    /// Default help line: what to do.
+    pub help: &'static str,
+}
+
+impl Rule {
+    pub fn code(&self) -> &'static str {
+        self.id.as_str()
+    }
+
+    pub fn help_uri(&self) -> String {
+        format!("{DOCS_BASE_URL}#{}", self.anchor())
+    }
+
+    /// The GitHub anchor of the rule's `## EPnnn name` heading.
+    pub fn anchor(&self) -> String {
+        format!("{}-{}", self.id.as_str().to_ascii_lowercase(), self.name)
+    }
+
+    pub fn suppressible(&self) -> bool {
+        self.stage == Stage::Static
+    }
+}
+
+macro_rules! catalog {
+    ($( $variant:ident = $code:literal, $name:literal, $sev:ident, $stage:ident, $title:literal, $help:literal; )*) => {
+        /// A rule's stable ID.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum RuleId { $( $variant, )* }
+
+        impl RuleId {
+            pub fn as_str(self) -> &'static str {
+                match self { $( RuleId::$variant => $code, )* }
+            }
+        }
+
+        /// Every rule, in ID order.
+        pub static RULES: &[Rule] = &[
+            $( Rule {
+                id: RuleId::$variant,
+                name: $name,
+                severity: Severity::$sev,
+                stage: Stage::$stage,
+                title: $title,
+                help: $help,
+            }, )*
+        ];
+    };
+}
+
+catalog! {
+    // --- reading the file -------------------------------------------------------------------
+    YamlSyntax = "EP001", "yaml-syntax", Error, Parse,
+        "The spec is not valid YAML",
+        "fix the YAML at the marked position; indent with spaces, never tabs";
+    NotUtf8 = "EP002", "not-utf8", Error, Parse,
+        "The spec is not UTF-8 text",
+        "save the file as UTF-8";
+    EmptySpec = "EP003", "empty-spec", Error, Parse,
+        "The spec has no content",
+        "start from specs/seed.yaml";
+    ResourceLimit = "EP004", "resource-limit", Error, Parse,
+        "The spec exceeds a size, depth or alias limit",
+        "edgeplan specs are small and flat: remove deep nesting and alias expansion";
+    DuplicateKey = "EP005", "duplicate-key", Error, Parse,
+        "A mapping has the same key twice",
+        "remove one of the two entries; YAML keeps only one and edgeplan will not guess which";
+    UnknownKey = "EP006", "unknown-key", Error, Parse,
+        "A key is not part of the spec language",
+        "check the spelling against schemas/edgeplan.schema.json";
+    WrongType = "EP007", "wrong-type", Error, Parse,
+        "A value has the wrong type or an invalid value",
+        "see schemas/edgeplan.schema.json for the expected type";
+    MissingField = "EP008", "missing-field", Error, Parse,
+        "A required key is missing",
+        "add the key; specs/seed.yaml shows every required key";
+    UnsupportedVersion = "EP009", "unsupported-api-version", Error, Parse,
+        "The apiVersion or kind is not one this edgeplan understands",
+        "use `apiVersion: edgeplan.dev/v1alpha1` and `kind: Topology`";
+
+    // --- spec values --------------------------------------------------------------------------
+    OneOf = "EP101", "one-of", Error, Static,
+        "Exactly one of a set of alternative keys must be given",
+        "keep exactly one of the alternatives";
+    InvalidName = "EP102", "invalid-name", Error, Static,
+        "A name is not a valid DNS-1123 label",
+        "use lowercase letters, digits and '-', at most 63 characters, starting and ending with a letter or digit";
+    InvalidAwsId = "EP103", "invalid-aws-id", Error, Static,
+        "An AWS identifier is malformed",
+        "copy the ID from the AWS console or `aws ec2 describe-*`";
+    InvalidValue = "EP104", "invalid-value", Error, Static,
+        "A value is outside its allowed range",
+        "see schemas/edgeplan.schema.json for allowed values";
+
+    // --- network ------------------------------------------------------------------------------
+    InvalidCidr = "EP110", "invalid-cidr", Error, Static,
+        "A CIDR block is malformed or not in canonical form",
+        "write an IPv4 CIDR with its host bits zero, e.g. 192.168.0.0/24";
+    SubnetOutsideVpc = "EP111", "nlb-subnet-outside-vpc", Error, Static,
+        "The NLB subnet CIDR is not inside the provider VPC CIDR",
+        "pick a free range inside the VPC CIDR";
+    SubnetTooSmall = "EP112", "nlb-subnet-too-small", Error, Static,
+        "The NLB subnet has fewer than 8 usable addresses",
+        "use a /28 or larger: AWS reserves 5 addresses per subnet and the LB controller drops subnets with fewer than 8 free";
+    NoSharedAz = "EP113", "no-shared-az", Error, Static,
+        "No consumer subnet shares an Availability Zone with the NLB subnet",
+        "add a consumer subnet in the NLB subnet's AZ, or move the NLB subnet";
+    AzNameAcrossAccounts = "EP114", "az-name-across-accounts", Note, Static,
+        "AZ names are compared across AWS accounts",
+        "AZ names map to different physical zones per account: give availabilityZoneId (e.g. euw1-az3) on both sides";
+    VpcCidrOverlap = "EP115", "vpc-cidr-overlap", Note, Static,
+        "Provider and consumer VPC CIDRs overlap",
+        "nothing to do: PrivateLink is the right tool here, VPC peering would be impossible";
+    CrossRegionConsumer = "EP116", "cross-region-consumer", Error, Static,
+        "A consumer is in a different region from the endpoint service",
+        "put the consumer's interface endpoint in the provider's region";
+    ConsumerNotAllowed = "EP117", "consumer-not-allowed", Error, Static,
+        "A consumer's AWS account is not an allowed principal of the endpoint service",
+        "add arn:aws:iam::<account>:root to endpointService.allowedPrincipals, or omit the list to let edgeplan derive it";
+
+    // --- the tunnel Service and its annotations ---------------------------------------------------
+    SchemeNotInternal = "EP120", "nlb-scheme-internal", Error, Static,
+        "The tunnel NLB must be internal",
+        "set service.beta.kubernetes.io/aws-load-balancer-scheme to internal, or remove it (edgeplan sets internal)";
+    LbTypeExplained = "EP121", "lb-type-external-meaning", Note, Static,
+        "aws-load-balancer-type: external does not mean internet-facing",
+        "nothing to change: `external` hands the Service to the AWS Load Balancer Controller; the scheme annotation decides public or private";
+    LbTypeNotController = "EP122", "lb-type-not-controller", Error, Static,
+        "The Service would not be reconciled by the AWS Load Balancer Controller",
+        "remove the annotation: edgeplan sets aws-load-balancer-type: external with target type ip";
+    TargetTypeNotIp = "EP123", "nlb-target-type-ip", Error, Static,
+        "The NLB target type must be ip",
+        "set aws-load-balancer-nlb-target-type to ip, or remove it (edgeplan sets ip): the NLB subnet has no nodes";
+    DeprecatedCrossZone = "EP124", "deprecated-cross-zone-annotation", Warning, Static,
+        "The cross-zone annotation is deprecated since controller v2.3.0",
+        "use service.beta.kubernetes.io/aws-load-balancer-attributes: load_balancing.cross_zone.enabled=true";
+    ManagedAnnotation = "EP125", "managed-annotation", Warning, Static,
+        "An annotation overrides a value edgeplan derives from the spec",
+        "remove the annotation and set the corresponding spec field";
+
+    // --- Portainer ----------------------------------------------------------------------------
+    TunnelPortHelmNodePort = "EP130", "tunnel-port-helm-nodeport", Warning, Static,
+        "The Helm chart's NodePort install runs the tunnel on 30776, not 8000",
+        "set tunnelPort: auto, so edgeplan reads --tunnel-port from the deployment";
+    PortainerUrlNotHttps = "EP131", "portainer-url-not-https", Warning, Static,
+        "The Portainer URL is not https",
+        "use the https URL: the agent logs an insecure-connection warning and limits functionality otherwise";
+
+    // --- secrets --------------------------------------------------------------------------------
+    LiteralSecret = "EP140", "literal-secret", Error, Static,
+        "A secret is written into the spec",
+        "reference it instead: `{env: NAME}` or `{file: path}`, and rotate the exposed value";
+    EdgeKeyMalformed = "EP141", "edge-key-malformed", Error, Static,
+        "The referenced EDGE_KEY is not in the form the agent accepts",
+        "rewrite it with `edgeplan edge-key encode --file <path> -o <path>`";
+    SecretFileUnreadable = "EP142", "secret-file-unreadable", Warning, Static,
+        "A referenced secret file cannot be read",
+        "check the path (it is relative to the spec file)";
+    ManagedAgentEnv = "EP143", "managed-agent-env", Error, Static,
+        "Extra agent env sets a variable edgeplan manages",
+        "remove it from agent.env: edgeplan sets it from the spec";
+
+    // --- PrivateLink ------------------------------------------------------------------------------
+    AcceptanceNotRequired = "EP150", "acceptance-not-required", Warning, Static,
+        "The endpoint service accepts connections without approval",
+        "set endpointService.acceptanceRequired: true; edgeplan approves its own consumers";
+
+    // --- structure --------------------------------------------------------------------------------
+    DuplicateName = "EP160", "duplicate-name", Error, Static,
+        "Two entries would create the same resource",
+        "give each consumer a unique name, environment and cluster/namespace";
+
+    // --- IAM --------------------------------------------------------------------------------------
+    PolicyDocumentUnreadable = "EP170", "policy-document-unreadable", Error, Static,
+        "The LB controller policy document cannot be read as an IAM policy",
+        "point lbController.policyDocument at the upstream iam_policy.json for your controller version";
+    PolicyMissingActions = "EP171", "policy-missing-actions", Error, Static,
+        "The LB controller policy lacks actions an internal NLB needs",
+        "use the upstream iam_policy.json of controller v2.13.2 or later (specs/policies/)";
+
+    // --- suppression comments -----------------------------------------------------------------------
+    UnknownRuleInIgnore = "EP180", "unknown-rule-in-ignore", Warning, Suppression,
+        "An edgeplan-ignore comment names a rule that does not exist",
+        "fix the rule ID; `edgeplan lint --format json` lists codes";
+    IgnoreWithoutReason = "EP181", "ignore-without-reason", Error, Suppression,
+        "An edgeplan-ignore comment gives no reason",
+        "write why after the rule ID: `# edgeplan-ignore: EP150 staging only, approved in #123`";
+    UnusedIgnore = "EP182", "unused-ignore", Note, Suppression,
+        "An edgeplan-ignore comment suppresses nothing",
+        "remove the comment";
+}
+
+/// The rule with this ID. Every `RuleId` has exactly one catalog entry (tested).
+pub fn rule(id: RuleId) -> &'static Rule {
+    RULES.iter().find(|r| r.id == id).unwrap_or(&RULES[0])
+}
+
+/// Look a rule up by code (`EP120`) or name (`nlb-scheme-internal`), case-insensitively.
+pub fn find_rule(code_or_name: &str) -> Option<&'static Rule> {
+    RULES
+        .iter()
+        .find(|r| r.code().eq_ignore_ascii_case(code_or_name) || r.name.eq_ignore_ascii_case(code_or_name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_names_are_unique_and_well_formed() {
+        let mut codes: Vec<_> = RULES.iter().map(|r| r.code()).collect();
+        let mut names: Vec<_> = RULES.iter().map(|r| r.name).collect();
+        codes.sort_unstable();
+        names.sort_unstable();
+        let n = RULES.len();
+        codes.dedup();
+        names.dedup();
+        assert_eq!(codes.len(), n, "duplicate code");
+        assert_eq!(names.len(), n, "duplicate name");
+        for r in RULES {
+            assert!(r.code().starts_with("EP") && r.code().len() == 5, "{}", r.code());
+            assert!(r.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'), "{}", r.name);
+            assert!(!r.title.ends_with('.') && !r.help.ends_with('.'), "{}: no trailing period", r.code());
+            assert_eq!(rule(r.id), r);
+        }
+    }
+
+    #[test]
+    fn rules_are_listed_in_code_order() {
+        assert!(RULES.windows(2).all(|w| w[0].code() < w[1].code()));
+    }
+
+    #[test]
+    fn find_rule_accepts_code_or_name() {
+        assert_eq!(find_rule("ep120").map(|r| r.name), Some("nlb-scheme-internal"));
+        assert_eq!(find_rule("nlb-scheme-internal").map(|r| r.code()), Some("EP120"));
+        assert!(find_rule("EP999").is_none());
+    }
+
+    #[test]
+    fn help_uri_points_at_the_rule_section() {
+        let uri = rule(RuleId::SchemeNotInternal).help_uri();
+        assert!(uri.ends_with("docs/rules.md#ep120-nlb-scheme-internal"), "{uri}");
+    }
+}

@@ -1,0 +1,229 @@
+//! Text → [`Spec`], or the one finding that explains why not.
+//!
+//! The YAML crate stops at the first error, so parse failures are a single finding; every
+//! well-typed spec then goes through all static rules at once (in `edgeplan-lint`).
+
+use edgeplan_diag::{Finding, RuleId, SourceFile, Span};
+use serde_saphyr::{Error as YamlError, Location};
+
+use crate::Spec;
+
+/// Larger specs are refused before parsing: a 1,000-consumer spec is about 1.5 MB.
+pub const MAX_SPEC_BYTES: usize = 8 * 1024 * 1024;
+/// Maximum nesting depth; the deepest legitimate path in a spec is 7.
+const MAX_DEPTH: usize = 32;
+
+pub const API_VERSION: &str = "edgeplan.dev/v1alpha1";
+pub const KIND: &str = "Topology";
+
+/// Decode bytes as UTF-8 text, or explain where they stop being UTF-8.
+pub fn decode_utf8(bytes: &[u8]) -> Result<&str, Finding> {
+    std::str::from_utf8(bytes).map_err(|err| {
+        let at = err.valid_up_to();
+        let bad = err.error_len().unwrap_or(1);
+        Finding::of(RuleId::NotUtf8, Some(Span::new(at, at + bad)), format!("invalid UTF-8 at byte {at}"))
+            .with_label("not UTF-8")
+    })
+}
+
+/// Parse a spec's text. The source is needed to turn the YAML crate's line/column
+/// positions into byte spans.
+pub fn parse(source: &SourceFile) -> Result<Spec, Finding> {
+    let text = source.text();
+    if text.len() > MAX_SPEC_BYTES {
+        return Err(Finding::of(
+            RuleId::ResourceLimit,
+            None,
+            format!("the spec is {} bytes; the limit is {MAX_SPEC_BYTES}", text.len()),
+        )
+        .with_help("split the consumers over several specs (one stack each)"));
+    }
+    if is_blank(text) {
+        return Err(Finding::of(RuleId::EmptySpec, None, "the spec is empty"));
+    }
+    let options = serde_saphyr::options! {
+        with_snippet: false,
+        budget: serde_saphyr::budget! {
+            max_depth: MAX_DEPTH,
+            max_aliases: 1_000,
+            max_anchors: 1_000,
+            max_documents: 1,
+            max_recorded_anchor_events: 100_000,
+        },
+    };
+    let spec: Spec = serde_saphyr::from_str_with_options(text, options).map_err(|err| to_finding(source, &err))?;
+    check_header(&spec)?;
+    Ok(spec)
+}
+
+fn is_blank(text: &str) -> bool {
+    text.lines().all(|line| {
+        let line = line.trim();
+        line.is_empty() || line.starts_with('#') || line == "---" || line == "..."
+    })
+}
+
+fn check_header(spec: &Spec) -> Result<(), Finding> {
+    if spec.api_version.value != API_VERSION {
+        return Err(Finding::of(
+            RuleId::UnsupportedVersion,
+            Some(spec.api_version.span),
+            format!("apiVersion `{}` is not supported", spec.api_version.value),
+        )
+        .with_label(format!("expected {API_VERSION}")));
+    }
+    if spec.kind.value != KIND {
+        return Err(Finding::of(
+            RuleId::UnsupportedVersion,
+            Some(spec.kind.span),
+            format!("kind `{}` is not supported", spec.kind.value),
+        )
+        .with_label(format!("expected {KIND}")));
+    }
+    Ok(())
+}
+
+/// Map a YAML/serde error to a finding with a precise span.
+fn to_finding(source: &SourceFile, err: &YamlError) -> Finding {
+    let err = unwrap_wrappers(err);
+    let span = err.location().and_then(|loc| span_of(source, loc));
+    let message = describe(err);
+    let finding = match err {
+        YamlError::SerdeUnknownField { field, expected, .. } => {
+            let help = match did_you_mean(field, expected) {
+                Some(best) => format!("did you mean `{best}`? Valid keys here: {}", expected.join(", ")),
+                None => format!("valid keys here: {}", expected.join(", ")),
+            };
+            Finding::of(RuleId::UnknownKey, span, format!("unknown key `{field}`")).with_help(help)
+        }
+        YamlError::SerdeUnknownVariant { variant, expected, .. } => {
+            let help = match did_you_mean(variant, expected) {
+                Some(best) => format!("did you mean `{best}`? Allowed: {}", expected.join(", ")),
+                None => format!("allowed: {}", expected.join(", ")),
+            };
+            Finding::of(RuleId::WrongType, span, format!("unknown value `{variant}`")).with_help(help)
+        }
+        YamlError::DuplicateMappingKey { key, .. } => {
+            let key = key.as_deref().unwrap_or("?");
+            Finding::of(RuleId::DuplicateKey, span, format!("duplicate key `{key}`"))
+        }
+        YamlError::SerdeMissingField { field, .. } => {
+            Finding::of(RuleId::MissingField, span, format!("missing required key `{field}`"))
+                .with_label(format!("`{field}` is missing in this mapping"))
+        }
+        YamlError::NullIntoString { .. } => Finding::of(RuleId::WrongType, span, message)
+            .with_help("write a value, or quote it (\"\") if an empty string is really meant"),
+        YamlError::SerdeInvalidType { .. }
+        | YamlError::SerdeInvalidValue { .. }
+        | YamlError::SerdeInvalidLength { .. }
+        | YamlError::InvalidScalar { .. }
+        | YamlError::InvalidBooleanStrict { .. }
+        | YamlError::UnexpectedValueForUnit { .. }
+        | YamlError::Message { .. }
+        | YamlError::NonFiniteFloat { .. } => Finding::of(RuleId::WrongType, span, message),
+        YamlError::Budget { .. }
+        | YamlError::AliasReplayCounterOverflow { .. }
+        | YamlError::AliasReplayLimitExceeded { .. }
+        | YamlError::AliasExpansionLimitExceeded { .. }
+        | YamlError::AliasReplayStackDepthExceeded { .. } => Finding::of(RuleId::ResourceLimit, span, message),
+        YamlError::MultipleDocuments { .. } => Finding::of(RuleId::YamlSyntax, span, message)
+            .with_help("put one spec in a file; remove the second `---` document"),
+        _ => syntax_finding(source, span, message),
+    };
+    finding.with_label(label_for(err))
+}
+
+fn unwrap_wrappers(mut err: &YamlError) -> &YamlError {
+    loop {
+        match err {
+            YamlError::WithSnippet { .. } => err = err.without_snippet(),
+            YamlError::AliasError { error, .. } => err = error,
+            _ => return err,
+        }
+    }
+}
+
+fn syntax_finding(source: &SourceFile, span: Option<Span>, message: String) -> Finding {
+    let tab_on_line = span.is_some_and(|s| source.line_text(source.line_col(s.start).line).contains('\t'));
+    let finding = Finding::of(RuleId::YamlSyntax, span, message.clone());
+    if message.contains("tab") || tab_on_line {
+        finding.with_help("YAML forbids tabs for indentation: indent with spaces")
+    } else {
+        finding
+    }
+}
+
+/// The error's own words without the location the YAML crate appends or prepends: every
+/// output format shows the location separately.
+fn describe(err: &YamlError) -> String {
+    let text = err.to_string();
+    let text = text.strip_prefix("error: ").unwrap_or(&text);
+    let text = strip_location_prefix(text);
+    let text = match text.rfind(" at line ") {
+        Some(i) => &text[..i],
+        None => text,
+    };
+    text.trim().trim_end_matches('.').to_string()
+}
+
+fn strip_location_prefix(text: &str) -> &str {
+    let Some(rest) = text.strip_prefix("line ") else { return text };
+    match rest.find(": ") {
+        Some(i) if rest[..i].split(" column ").all(|n| n.chars().all(|c| c.is_ascii_digit())) => &rest[i + 2..],
+        _ => text,
+    }
+}
+
+fn label_for(err: &YamlError) -> String {
+    match err {
+        YamlError::SerdeUnknownField { .. } => "not a key here".to_string(),
+        YamlError::DuplicateMappingKey { .. } => "second occurrence".to_string(),
+        _ => describe(err),
+    }
+}
+
+fn span_of(source: &SourceFile, loc: Location) -> Option<Span> {
+    if loc.line() == 0 {
+        return None;
+    }
+    let start = usize::try_from(loc.span().byte_offset()?).ok().unwrap_or_else(|| {
+        source.offset_of(usize::try_from(loc.line()).unwrap_or(0), usize::try_from(loc.column()).unwrap_or(0))
+    });
+    let len = loc.span().byte_len().and_then(|l| usize::try_from(l).ok()).unwrap_or(0);
+    Some(Span::new(start, start + len))
+}
+
+/// The closest expected word, if any is close: same letters ignoring case and `_`/`-`, or a
+/// small edit distance.
+pub fn did_you_mean<'a>(got: &str, expected: &[&'a str]) -> Option<&'a str> {
+    let fold = |s: &str| s.chars().filter(|c| *c != '_' && *c != '-').collect::<String>().to_ascii_lowercase();
+    let folded = fold(got);
+    if let Some(exact) = expected.iter().find(|e| fold(e) == folded) {
+        return Some(exact);
+    }
+    expected
+        .iter()
+        .map(|e| (strsim::jaro_winkler(&folded, &fold(e)), *e))
+        .filter(|(score, _)| *score >= 0.82)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, e)| e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn did_you_mean_handles_case_separators_and_typos() {
+        let keys = ["accountId", "region", "profile"];
+        assert_eq!(did_you_mean("account_id", &keys), Some("accountId"));
+        assert_eq!(did_you_mean("regoin", &keys), Some("region"));
+        assert_eq!(did_you_mean("zzz", &keys), None);
+    }
+
+    #[test]
+    fn location_prefix_is_stripped() {
+        assert_eq!(strip_location_prefix("line 3 column 2: tabs disallowed"), "tabs disallowed");
+        assert_eq!(strip_location_prefix("line of sight: x"), "line of sight: x");
+    }
+}
