@@ -2,7 +2,9 @@
 //! This is the only crate that renders miette reports or knows about the terminal.
 
 pub mod args;
+mod diagnostics;
 mod edge_key_cmd;
+mod lint_cmd;
 
 use std::process::ExitCode;
 
@@ -28,10 +30,7 @@ pub fn main() -> ExitCode {
         }
     };
     let code = match cli.command {
-        args::Command::Lint(_args) => {
-            eprintln!("edgeplan lint: not wired yet");
-            exit::CANNOT_RUN
-        }
+        args::Command::Lint(args) => lint_cmd::run(args),
         args::Command::EdgeKey(args) => edge_key_cmd::run(args),
     };
     ExitCode::from(code)

@@ -1,0 +1,82 @@
+//! `edgeplan lint`: every static rule over a parsed spec, then inline suppressions.
+//!
+//! Architecture invariant: no I/O here. Files a spec references (the IAM policy document, an
+//! EDGE_KEY file) are read through [`FileSource`], which the CLI implements over the file
+//! system and tests implement over a map.
+
+pub mod iam;
+mod rules;
+mod suppress;
+
+use std::path::{Path, PathBuf};
+
+use edgeplan_diag::{FileReport, Finding, SourceFile};
+use edgeplan_spec::Spec;
+
+/// Read access to files a spec references, relative to the spec's directory.
+pub trait FileSource {
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>>;
+}
+
+/// A `FileSource` over an in-memory map; for tests and for embedding.
+#[derive(Debug, Default)]
+pub struct MemoryFiles(pub Vec<(PathBuf, Vec<u8>)>);
+
+impl FileSource for MemoryFiles {
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        self.0
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, bytes)| bytes.clone())
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"))
+    }
+}
+
+/// What a rule sees: the spec, its source text, and the files next to it.
+pub(crate) struct Ctx<'a> {
+    pub(crate) spec: &'a Spec,
+    pub(crate) base_dir: &'a Path,
+    pub(crate) files: &'a dyn FileSource,
+    pub(crate) findings: Vec<Finding>,
+}
+
+impl Ctx<'_> {
+    pub(crate) fn push(&mut self, finding: Finding) {
+        self.findings.push(finding);
+    }
+
+    pub(crate) fn read(&self, relative: &str) -> std::io::Result<Vec<u8>> {
+        self.files.read(&self.base_dir.join(relative))
+    }
+}
+
+/// Lint one spec file given as bytes. `path` is printed as given; referenced files resolve
+/// against `base_dir` (normally the spec's directory).
+pub fn lint_bytes(path: &str, bytes: &[u8], base_dir: &Path, files: &dyn FileSource) -> FileReport {
+    match edgeplan_spec::decode_utf8(bytes) {
+        Ok(text) => lint_source(SourceFile::new(path, text), base_dir, files),
+        Err(finding) => {
+            let source = SourceFile::new(path, String::from_utf8_lossy(bytes).into_owned());
+            report(source, vec![finding], Vec::new())
+        }
+    }
+}
+
+/// Lint one spec whose text is already decoded.
+pub fn lint_source(source: SourceFile, base_dir: &Path, files: &dyn FileSource) -> FileReport {
+    let spec = match edgeplan_spec::parse(&source) {
+        Ok(spec) => spec,
+        // A spec that does not parse gets no static rules: there is nothing typed to check.
+        Err(finding) => return report(source, vec![finding], Vec::new()),
+    };
+    let mut ctx = Ctx { spec: &spec, base_dir, files, findings: Vec::new() };
+    rules::run_all(&mut ctx);
+    let (findings, suppressed) = suppress::apply(&source, ctx.findings);
+    report(source, findings, suppressed)
+}
+
+fn report(source: SourceFile, findings: Vec<Finding>, suppressed: Vec<(Finding, String)>) -> FileReport {
+    let mut report = FileReport { source, findings, suppressed };
+    report.sort();
+    report
+}

@@ -1,0 +1,69 @@
+//! The tunnel Service's annotations, as the AWS Load Balancer Controller reads them.
+
+use edgeplan_diag::{Finding, RuleId, Severity};
+
+use super::span;
+use crate::Ctx;
+
+const PREFIX: &str = "service.beta.kubernetes.io/";
+
+pub(super) fn check(ctx: &mut Ctx<'_>) {
+    let Some(annotations) = ctx.spec.spec.provider.tunnel_service.as_ref().and_then(|s| s.annotations.as_ref()) else {
+        return;
+    };
+    let mut findings = Vec::new();
+    for (key, value) in &annotations.0 {
+        let Some(name) = key.strip_prefix(PREFIX) else { continue };
+        let v = value.trim();
+        let finding = match name {
+            "aws-load-balancer-scheme" if v != "internal" => Some(Finding::of(
+                RuleId::SchemeNotInternal,
+                span(value),
+                format!("scheme `{v}` makes the tunnel NLB public; PrivateLink needs an internal NLB"),
+            )),
+            "aws-load-balancer-internal" if !matches!(v, "true" | "True" | "TRUE") => Some(Finding::of(
+                RuleId::SchemeNotInternal,
+                span(value),
+                format!("aws-load-balancer-internal: {v} asks for an internet-facing NLB"),
+            )),
+            "aws-load-balancer-type" => match v {
+                "external" => Some(Finding::of(
+                    RuleId::LbTypeExplained,
+                    span(value),
+                    "`external` means \"reconciled by the AWS Load Balancer Controller\", not internet-facing",
+                )
+                .with_label("external to the in-tree cloud controller")),
+                "nlb-ip" => Some(
+                    Finding::of(RuleId::LbTypeNotController, span(value), "`nlb-ip` is a deprecated alias of external + target type ip")
+                        .with_severity(Severity::Warning),
+                ),
+                other => Some(Finding::of(
+                    RuleId::LbTypeNotController,
+                    span(value),
+                    format!("`{other}` hands the Service to the legacy in-tree cloud provider, which edgeplan cannot drive"),
+                )),
+            },
+            "aws-load-balancer-nlb-target-type" if v != "ip" => Some(Finding::of(
+                RuleId::TargetTypeNotIp,
+                span(value),
+                format!("target type `{v}` needs nodes in the NLB subnet; it has none, so use ip"),
+            )),
+            "aws-load-balancer-cross-zone-load-balancing-enabled" => Some(
+                Finding::of(RuleId::DeprecatedCrossZone, span(key), "deprecated annotation (controller v2.3.0+)")
+                    .with_help(format!(
+                        "write service.beta.kubernetes.io/aws-load-balancer-attributes: load_balancing.cross_zone.enabled={v}; \
+                         if both are set, this deprecated one silently wins"
+                    )),
+            ),
+            "aws-load-balancer-subnets" => Some(
+                Finding::of(RuleId::ManagedAnnotation, span(key), "edgeplan sets the NLB's subnets from provider.nlbSubnet")
+                    .with_help("remove the annotation; set provider.nlbSubnet.id to use an existing subnet"),
+            ),
+            _ => None,
+        };
+        findings.extend(finding);
+    }
+    for finding in findings {
+        ctx.push(finding);
+    }
+}
