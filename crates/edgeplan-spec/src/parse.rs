@@ -144,12 +144,16 @@ fn unwrap_wrappers(mut err: &YamlError) -> &YamlError {
 }
 
 fn syntax_finding(source: &SourceFile, span: Option<Span>, message: String) -> Finding {
-    let tab_on_line = span.is_some_and(|s| source.line_text(source.line_col(s.start).line).contains('\t'));
-    let finding = Finding::of(RuleId::YamlSyntax, span, message.clone());
-    if message.contains("tab") || tab_on_line {
-        finding.with_help("YAML forbids tabs for indentation: indent with spaces")
-    } else {
-        finding
+    // Only for tab errors: a tab inside a quoted value elsewhere on the line is legal.
+    let line = span.filter(|_| message.contains("tab")).map(|s| source.line_col(s.start).line);
+    let first_tab = line.and_then(|line| {
+        let line_start = source.offset_of(line, 1);
+        source.line_text(line).find('\t').map(|i| Span::new(line_start + i, line_start + i + 1))
+    });
+    match first_tab {
+        Some(tab) => Finding::of(RuleId::YamlSyntax, Some(tab), message)
+            .with_help("YAML forbids tabs for indentation: indent with spaces"),
+        None => Finding::of(RuleId::YamlSyntax, span, message),
     }
 }
 
@@ -186,11 +190,15 @@ fn span_of(source: &SourceFile, loc: Location) -> Option<Span> {
     if loc.line() == 0 {
         return None;
     }
-    let start = usize::try_from(loc.span().byte_offset()?).ok().unwrap_or_else(|| {
-        source.offset_of(usize::try_from(loc.line()).unwrap_or(0), usize::try_from(loc.column()).unwrap_or(0))
-    });
+    // Scanner errors (tabs, unterminated quotes) carry line/column but no byte offset.
+    let start = match loc.span().byte_offset() {
+        Some(offset) => usize::try_from(offset).unwrap_or(usize::MAX).min(source.text().len()),
+        None => source.offset_of(usize::try_from(loc.line()).unwrap_or(0), usize::try_from(loc.column()).unwrap_or(0)),
+    };
     let len = loc.span().byte_len().and_then(|l| usize::try_from(l).ok()).unwrap_or(0);
-    Some(Span::new(start, start + len))
+    // Point at a lone offending character rather than between two.
+    let len = if len == 0 && source.text()[start..].starts_with('\t') { 1 } else { len };
+    Some(Span::new(start, start.saturating_add(len).min(source.text().len())))
 }
 
 /// The closest expected word, if any is close: same letters ignoring case and `_`/`-`, or a
