@@ -193,7 +193,7 @@ fn endpoint_service(ctx: &mut Ctx<'_>) {
     }
     let Some(allowed) = &service.allowed_principals else { return };
     if allowed.iter().any(|p| p.value == "*") {
-        let star = allowed.iter().find(|p| p.value == "*").and_then(|p| span(p));
+        let star = allowed.iter().find(|p| p.value == "*").and_then(span);
         ctx.push(
             Finding::of(RuleId::ConsumerNotAllowed, star, "`*` allows every AWS account to request a connection")
                 .with_severity(Severity::Warning)

@@ -46,7 +46,6 @@ pub(super) fn check(ctx: &mut Ctx<'_>) {
             ),
         );
     }
-    drop(claim);
     for consumer in ctx.spec.spec.consumers.iter() {
         let mut subnet_ids: HashMap<&str, Option<Span>> = HashMap::new();
         for subnet in consumer.subnets.iter() {
