@@ -1,1 +1,62 @@
-fn main() {}
+//! Repository automation for edgeplan, run as `cargo xtask <task>`.
+//!
+//! Every task is a plain function; `clap` only parses the command line.
+
+mod bench;
+mod dist;
+mod fleet_spec;
+mod rss_probe;
+mod schema;
+mod workspace;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Repository automation for edgeplan: generated files and benchmarks.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Xtask {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Write schemas/edgeplan.schema.json from the spec types.
+    Schema {
+        /// Write nothing; fail if the committed schema is stale (for CI).
+        #[arg(long)]
+        check: bool,
+    },
+    /// Write shell completions and man pages to target/dist/.
+    Dist,
+    /// Build the release binary and print reproducible lint timings and peak memory.
+    Bench,
+    /// Run one command; print its wall time and peak RSS (used by `bench`).
+    #[command(hide = true)]
+    RssProbe {
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true)]
+        command: Vec<OsString>,
+    },
+}
+
+fn main() -> ExitCode {
+    let task = Xtask::parse().task;
+    let result = match task {
+        Task::Schema { check: false } => schema::write(),
+        Task::Schema { check: true } => schema::check(),
+        Task::Dist => dist::run(),
+        Task::Bench => bench::run(),
+        Task::RssProbe { command } => rss_probe::run(&command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -15,7 +15,7 @@ use crate::values::{AnnotationMap, PortainerInstall, SecretRef, TunnelPort};
 /// endpoints (AWS PrivateLink).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[schemars(title = "edgeplan Topology", extend("$id" = "https://edgeplan.dev/schemas/edgeplan.schema.json"))]
+#[schemars(title = "edgeplan Topology")]
 pub struct Spec {
     /// Spec language version. Only `edgeplan.dev/v1alpha1` exists.
     #[schemars(extend("const" = "edgeplan.dev/v1alpha1"))]
