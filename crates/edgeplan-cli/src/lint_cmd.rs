@@ -45,8 +45,9 @@ pub(crate) fn run(args: LintArgs) -> u8 {
     }
     let output = match args.format {
         LintFormat::Human => render_human(&reports),
-        // Wired to edgeplan-render once that crate lands.
-        LintFormat::Json | LintFormat::Sarif | LintFormat::Github => render_human(&reports),
+        LintFormat::Json => edgeplan_render::lint::json(&reports),
+        LintFormat::Sarif => edgeplan_render::lint::sarif(&reports),
+        LintFormat::Github => edgeplan_render::lint::github(&reports),
     };
     let mut stdout = std::io::stdout().lock();
     if stdout.write_all(output.as_bytes()).and_then(|()| stdout.flush()).is_err() {
@@ -89,9 +90,7 @@ fn render_human(reports: &[FileReport]) -> String {
             out.push('\n');
         }
     }
-    let errors: usize = reports.iter().map(|r| r.count(Severity::Error)).sum();
-    let warnings: usize = reports.iter().map(|r| r.count(Severity::Warning)).sum();
-    out.push_str(&format!("{errors} errors, {warnings} warnings"));
+    out.push_str(&edgeplan_render::lint::human_summary(reports));
     out.push('\n');
     out
 }
