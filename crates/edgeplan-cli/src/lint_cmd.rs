@@ -71,11 +71,7 @@ fn read_spec(path: &Path) -> std::io::Result<Vec<u8>> {
 fn exit_code(reports: &[FileReport], max_warnings: Option<usize>) -> u8 {
     let errors: usize = reports.iter().map(|r| r.count(Severity::Error)).sum();
     let warnings: usize = reports.iter().map(|r| r.count(Severity::Warning)).sum();
-    if errors > 0 || max_warnings.is_some_and(|max| warnings > max) {
-        exit::FINDINGS
-    } else {
-        exit::OK
-    }
+    if errors > 0 || max_warnings.is_some_and(|max| warnings > max) { exit::FINDINGS } else { exit::OK }
 }
 
 fn render_human(reports: &[FileReport]) -> String {

@@ -66,7 +66,7 @@ impl Finding {
         Finding {
             rule,
             severity: rule.severity,
-            message: message.into(),
+            message: one_line(message.into()),
             help: rule.help.to_string(),
             span,
             label: None,
@@ -81,12 +81,12 @@ impl Finding {
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Finding {
-        self.help = help.into();
+        self.help = one_line(help.into());
         self
     }
 
     pub fn with_label(mut self, label: impl Into<String>) -> Finding {
-        self.label = Some(label.into());
+        self.label = Some(one_line(label.into()));
         self
     }
 
@@ -103,6 +103,23 @@ impl Finding {
     pub fn code(&self) -> &'static str {
         self.rule.id.as_str()
     }
+}
+
+/// Messages quote user values, which may hold newlines or control characters: escape them so
+/// every message stays one line in every format (and cannot forge output lines).
+fn one_line(text: String) -> String {
+    if !text.chars().any(char::is_control) {
+        return text;
+    }
+    text.chars()
+        .map(|c| match c {
+            '\n' => "\\n".to_string(),
+            '\r' => "\\r".to_string(),
+            '\t' => "\\t".to_string(),
+            c if c.is_control() => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 /// The findings of one file, with the file they point into.
@@ -182,5 +199,18 @@ impl miette::Diagnostic for FindingDiagnostic<'_> {
             .iter()
             .map(|r| miette::LabeledSpan::new_with_span(Some(r.message.clone()), r.span.to_miette()));
         Some(Box::new(primary.into_iter().chain(related)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_one_line() {
+        let f = Finding::of(RuleId::InvalidCidr, None, "`a\nb\u{7}` bad").with_help("x\ry").with_label("t\tu");
+        assert_eq!(f.message, "`a\\nb\\u{7}` bad");
+        assert_eq!(f.help, "x\\ry");
+        assert_eq!(f.label.as_deref(), Some("t\\tu"));
     }
 }

@@ -226,9 +226,7 @@ pub fn rule(id: RuleId) -> &'static Rule {
 
 /// Look a rule up by code (`EP120`) or name (`nlb-scheme-internal`), case-insensitively.
 pub fn find_rule(code_or_name: &str) -> Option<&'static Rule> {
-    RULES
-        .iter()
-        .find(|r| r.code().eq_ignore_ascii_case(code_or_name) || r.name.eq_ignore_ascii_case(code_or_name))
+    RULES.iter().find(|r| r.code().eq_ignore_ascii_case(code_or_name) || r.name.eq_ignore_ascii_case(code_or_name))
 }
 
 #[cfg(test)]

@@ -48,9 +48,8 @@ impl SourceFile {
     pub fn new(path: impl Into<String>, text: impl Into<Arc<str>>) -> SourceFile {
         let path = path.into();
         let text: Arc<str> = text.into();
-        let line_starts: Arc<[usize]> = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
+        let line_starts: Arc<[usize]> =
+            std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
         let named = miette::NamedSource::new(path.clone(), text.clone()).with_language("yaml");
         SourceFile { path, named, text, line_starts }
     }

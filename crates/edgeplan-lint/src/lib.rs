@@ -5,6 +5,7 @@
 //! system and tests implement over a map.
 
 pub mod iam;
+mod redact;
 mod rules;
 mod suppress;
 
@@ -55,9 +56,14 @@ impl Ctx<'_> {
 pub fn lint_bytes(path: &str, bytes: &[u8], base_dir: &Path, files: &dyn FileSource) -> FileReport {
     match edgeplan_spec::decode_utf8(bytes) {
         Ok(text) => lint_source(SourceFile::new(path, text), base_dir, files),
-        Err(finding) => {
-            let source = SourceFile::new(path, String::from_utf8_lossy(bytes).into_owned());
-            report(source, vec![finding], Vec::new())
+        Err(mut finding) => {
+            let text = String::from_utf8_lossy(bytes).into_owned();
+            // The lossy text has U+FFFD (3 bytes) where the first invalid byte was.
+            if let Some(span) = finding.span.as_mut() {
+                span.end = span.start + char::REPLACEMENT_CHARACTER.len_utf8();
+            }
+            let spans = redact::textual_secret_spans(&text);
+            report(redact::redact(SourceFile::new(path, text), &spans), vec![finding], Vec::new())
         }
     }
 }
@@ -67,12 +73,40 @@ pub fn lint_source(source: SourceFile, base_dir: &Path, files: &dyn FileSource) 
     let spec = match edgeplan_spec::parse(&source) {
         Ok(spec) => spec,
         // A spec that does not parse gets no static rules: there is nothing typed to check.
-        Err(finding) => return report(source, vec![finding], Vec::new()),
+        Err(finding) => {
+            let findings = widen_empty_spans(&source, vec![finding]);
+            let spans = redact::textual_secret_spans(source.text());
+            return report(redact::redact(source, &spans), findings, Vec::new());
+        }
     };
     let mut ctx = Ctx { spec: &spec, base_dir, files, findings: Vec::new() };
     rules::run_all(&mut ctx);
-    let (findings, suppressed) = suppress::apply(&source, ctx.findings);
+    let findings = widen_empty_spans(&source, ctx.findings);
+    let (findings, suppressed) = suppress::apply(&source, findings);
+    let source = redact::redact(source, &redact::secret_spans(&spec));
     report(source, findings, suppressed)
+}
+
+/// A collection (mapping or sequence) has an empty span at its first key. Widen it to the rest
+/// of that line, so every output format has something to underline.
+fn widen_empty_spans(source: &SourceFile, mut findings: Vec<Finding>) -> Vec<Finding> {
+    let widen = |span: &mut edgeplan_diag::Span| {
+        if span.is_empty() && span.start < source.text().len() {
+            let rest = &source.text()[span.start..];
+            let line = rest.split('\n').next().unwrap_or("");
+            let content = line.split(" #").next().unwrap_or(line).trim_end();
+            span.end = span.start + content.len();
+        }
+    };
+    for finding in &mut findings {
+        if let Some(span) = finding.span.as_mut() {
+            widen(span);
+        }
+        for related in &mut finding.related {
+            widen(&mut related.span);
+        }
+    }
+    findings
 }
 
 fn report(source: SourceFile, findings: Vec<Finding>, suppressed: Vec<(Finding, String)>) -> FileReport {

@@ -26,7 +26,9 @@ pub(crate) fn apply(source: &SourceFile, findings: Vec<Finding>) -> (Vec<Finding
     for finding in findings {
         let line = finding.span.map(|s| source.line_col(s.start).line);
         let directive = directives.iter_mut().find(|d| {
-            finding.rule.suppressible() && Some(d.target_line) == line && d.rules.iter().any(|r| r.id == finding.rule.id)
+            finding.rule.suppressible()
+                && Some(d.target_line) == line
+                && d.rules.iter().any(|r| r.id == finding.rule.id)
         });
         match directive {
             Some(directive) => {
@@ -71,16 +73,28 @@ fn parse_directives(source: &SourceFile, findings: &mut Vec<Finding>) -> Vec<Dir
             match find_rule(token) {
                 Some(rule) if rule.suppressible() => rules.push(rule),
                 Some(rule) => findings.push(
-                    Finding::of(RuleId::UnknownRuleInIgnore, Some(Span::new(at, at + token.len())), format!("{} cannot be suppressed", rule.code()))
-                        .with_help("parse errors and findings about edgeplan-ignore comments must be fixed, not ignored"),
+                    Finding::of(
+                        RuleId::UnknownRuleInIgnore,
+                        Some(Span::new(at, at + token.len())),
+                        format!("{} cannot be suppressed", rule.code()),
+                    )
+                    .with_help("parse errors and findings about edgeplan-ignore comments must be fixed, not ignored"),
                 ),
                 None => findings.push(
-                    Finding::of(RuleId::UnknownRuleInIgnore, Some(Span::new(at, at + token.len())), format!("unknown rule `{token}`"))
-                        .with_label("no such rule"),
+                    Finding::of(
+                        RuleId::UnknownRuleInIgnore,
+                        Some(Span::new(at, at + token.len())),
+                        format!("unknown rule `{token}`"),
+                    )
+                    .with_label("no such rule"),
                 ),
             }
         }
-        if rules.is_empty() && !findings.iter().any(|f| f.span.is_some_and(|s| comment_span.start <= s.start && s.end <= comment_span.end)) {
+        if rules.is_empty()
+            && !findings
+                .iter()
+                .any(|f| f.span.is_some_and(|s| comment_span.start <= s.start && s.end <= comment_span.end))
+        {
             findings.push(
                 Finding::of(RuleId::UnknownRuleInIgnore, Some(comment_span), "edgeplan-ignore names no rule")
                     .with_help("write `# edgeplan-ignore: EP150 reason`"),
@@ -88,7 +102,11 @@ fn parse_directives(source: &SourceFile, findings: &mut Vec<Finding>) -> Vec<Dir
             continue;
         }
         if reason.is_empty() {
-            findings.push(Finding::of(RuleId::IgnoreWithoutReason, Some(comment_span), "edgeplan-ignore without a reason suppresses nothing"));
+            findings.push(Finding::of(
+                RuleId::IgnoreWithoutReason,
+                Some(comment_span),
+                "edgeplan-ignore without a reason suppresses nothing",
+            ));
             continue;
         }
         if !rules.is_empty() {

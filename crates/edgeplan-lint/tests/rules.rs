@@ -13,9 +13,11 @@ const POLICY: &[u8] = include_bytes!("../../../specs/policies/aws-load-balancer-
 const KEY: &str = "aHR0cHM6Ly9wb3J0YWluZXIuZXhhbXBsZS5jb218cG9ydGFpbmVyLmV4YW1wbGUuY29tOjMwNzc2fFNIRitlMjV6THZDMjBib3hZVXNESG1MSFdseVF0NTdMQ0hsczZoU2VKamc9fDc";
 
 const PROD_ACCOUNT: &str = "        accountId: \"123456789012\"\n        region: eu-west-1\n        profile: prod";
-const PROD_OTHER_ACCOUNT: &str = "        accountId: \"210987654321\"\n        region: eu-west-1\n        profile: prod";
+const PROD_OTHER_ACCOUNT: &str =
+    "        accountId: \"210987654321\"\n        region: eu-west-1\n        profile: prod";
 const PROD_ENV: &str = "      environment:\n        name: prod";
-const PROD_ENV_WITH_KEY: &str = "      environment:\n        name: prod\n        edgeKey:\n          file: keys/prod.edgekey";
+const PROD_ENV_WITH_KEY: &str =
+    "      environment:\n        name: prod\n        edgeKey:\n          file: keys/prod.edgekey";
 const ATTRIBUTES: &str = "        service.beta.kubernetes.io/aws-load-balancer-attributes";
 
 fn files(extra: &[(&str, &[u8])]) -> MemoryFiles {
@@ -123,14 +125,20 @@ fn non_canonical_cidr_suggests_the_canonical_form() {
 
 #[test]
 fn az_names_are_compared_within_an_account() {
-    let edit = ("          availabilityZone: eu-west-1b\n      endpoint", "          availabilityZone: eu-west-1a\n      endpoint");
+    let edit = (
+        "          availabilityZone: eu-west-1b\n      endpoint",
+        "          availabilityZone: eu-west-1a\n      endpoint",
+    );
     let (_, report) = lint_edited(&[edit], &[]);
     assert!(codes(&report).iter().any(|c| c.starts_with("EP113")), "{:?}", codes(&report));
 }
 
 #[test]
 fn az_names_across_accounts_are_only_a_note() {
-    let principals = ("        - arn:aws:iam::123456789012:root", "        - arn:aws:iam::123456789012:root\n        - arn:aws:iam::210987654321:root");
+    let principals = (
+        "        - arn:aws:iam::123456789012:root",
+        "        - arn:aws:iam::123456789012:root\n        - arn:aws:iam::210987654321:root",
+    );
     let (_, report) = lint_edited(&[(PROD_ACCOUNT, PROD_OTHER_ACCOUNT), principals], &[]);
     assert_eq!(codes(&report), Vec::<String>::new());
     assert!(report.findings.iter().any(|f| f.code() == "EP114"));
@@ -186,7 +194,10 @@ fn alb_era_policy_is_caught_before_the_controller_fails() {
 
 #[test]
 fn suppression_on_the_line_above_with_a_reason() {
-    let edit = ("      acceptanceRequired: true", "      # edgeplan-ignore: EP150 staging only, approved in #42\n      acceptanceRequired: false");
+    let edit = (
+        "      acceptanceRequired: true",
+        "      # edgeplan-ignore: EP150 staging only, approved in #42\n      acceptanceRequired: false",
+    );
     let (_, report) = lint_edited(&[edit], &[]);
     assert_eq!(codes(&report), Vec::<String>::new());
     assert_eq!(report.suppressed.len(), 1);
@@ -205,7 +216,10 @@ fn suppression_without_a_reason_suppresses_nothing() {
 
 #[test]
 fn trailing_suppression_by_name_and_unknown_ids() {
-    let edit = ("      acceptanceRequired: true", "      acceptanceRequired: false # edgeplan-ignore: acceptance-not-required, EP999 demo");
+    let edit = (
+        "      acceptanceRequired: true",
+        "      acceptanceRequired: false # edgeplan-ignore: acceptance-not-required, EP999 demo",
+    );
     let (_, report) = lint_edited(&[edit], &[]);
     assert_eq!(report.suppressed.len(), 1);
     assert_eq!(codes(&report).len(), 1, "{:?}", codes(&report));
@@ -214,14 +228,18 @@ fn trailing_suppression_by_name_and_unknown_ids() {
 
 #[test]
 fn unused_suppression_is_a_note() {
-    let edit = ("      acceptanceRequired: true", "      acceptanceRequired: true # edgeplan-ignore: EP150 nothing to hide");
+    let edit =
+        ("      acceptanceRequired: true", "      acceptanceRequired: true # edgeplan-ignore: EP150 nothing to hide");
     let (_, report) = lint_edited(&[edit], &[]);
     assert!(report.findings.iter().any(|f| f.code() == "EP182" && f.severity == Severity::Note));
 }
 
 #[test]
 fn parse_errors_cannot_be_suppressed() {
-    let edit = ("      region: eu-west-1\n      profile: staging", "      region: eu-west-1\n      # edgeplan-ignore: EP006 please\n      profle: staging");
+    let edit = (
+        "      region: eu-west-1\n      profile: staging",
+        "      region: eu-west-1\n      # edgeplan-ignore: EP006 please\n      profle: staging",
+    );
     let (_, report) = lint_edited(&[edit], &[]);
     assert_eq!(report.findings.len(), 1);
     assert_eq!(report.findings[0].code(), "EP006");

@@ -34,7 +34,7 @@ pub fn parse(source: &SourceFile) -> Result<Spec, Finding> {
         return Err(Finding::of(
             RuleId::ResourceLimit,
             None,
-            format!("the spec is {} bytes; the limit is {MAX_SPEC_BYTES}", text.len()),
+            format!("the spec is larger than {} MiB", MAX_SPEC_BYTES / (1024 * 1024)),
         )
         .with_help("split the consumers over several specs (one stack each)"));
     }
@@ -47,10 +47,13 @@ pub fn parse(source: &SourceFile) -> Result<Spec, Finding> {
             max_depth: MAX_DEPTH,
             max_aliases: 1_000,
             max_anchors: 1_000,
-            max_documents: 1,
             max_recorded_anchor_events: 100_000,
         },
     };
+    // Check the YAML itself first: a typed parse stops at the first *type* error, which for a
+    // mis-indented key is a misleading "missing key" reported before the real syntax error.
+    serde_saphyr::from_str_with_options::<serde::de::IgnoredAny>(text, options.clone())
+        .map_err(|err| to_finding(source, &err))?;
     let spec: Spec = serde_saphyr::from_str_with_options(text, options).map_err(|err| to_finding(source, &err))?;
     check_header(&spec)?;
     Ok(spec)
@@ -108,29 +111,79 @@ fn to_finding(source: &SourceFile, err: &YamlError) -> Finding {
             Finding::of(RuleId::DuplicateKey, span, format!("duplicate key `{key}`"))
         }
         YamlError::SerdeMissingField { field, .. } => {
-            Finding::of(RuleId::MissingField, span, format!("missing required key `{field}`"))
-                .with_label(format!("`{field}` is missing in this mapping"))
+            return Finding::of(RuleId::MissingField, span, format!("missing required key `{field}`"))
+                .with_label(format!("the mapping that lacks `{field}` ends here"));
+        }
+        YamlError::Unexpected { expected, .. } => {
+            let wanted = match *expected {
+                "string scalar" => "a single value",
+                "sequence start" => "a list",
+                "mapping start" => "a mapping",
+                other => other,
+            };
+            return Finding::of(RuleId::WrongType, span, format!("expected {wanted} here"))
+                .with_label(format!("expected {wanted}"))
+                .with_help("see schemas/edgeplan.schema.json for the expected shape");
         }
         YamlError::NullIntoString { .. } => Finding::of(RuleId::WrongType, span, message)
             .with_help("write a value, or quote it (\"\") if an empty string is really meant"),
         YamlError::SerdeInvalidType { .. }
         | YamlError::SerdeInvalidValue { .. }
         | YamlError::SerdeInvalidLength { .. }
-        | YamlError::InvalidScalar { .. }
         | YamlError::InvalidBooleanStrict { .. }
         | YamlError::UnexpectedValueForUnit { .. }
         | YamlError::Message { .. }
         | YamlError::NonFiniteFloat { .. } => Finding::of(RuleId::WrongType, span, message),
-        YamlError::Budget { .. }
-        | YamlError::AliasReplayCounterOverflow { .. }
+        YamlError::InvalidScalar { .. } => {
+            let written = span.map_or("", |s| &source.text()[s.start..s.end]);
+            let (message, label) = scalar_message(&message, written);
+            return Finding::of(RuleId::WrongType, span, message).with_label(label);
+        }
+        YamlError::Budget { breach, .. } => {
+            return Finding::of(RuleId::ResourceLimit, span, budget_message(breach)).with_label("limit reached here");
+        }
+        YamlError::AliasReplayCounterOverflow { .. }
         | YamlError::AliasReplayLimitExceeded { .. }
         | YamlError::AliasExpansionLimitExceeded { .. }
         | YamlError::AliasReplayStackDepthExceeded { .. } => Finding::of(RuleId::ResourceLimit, span, message),
-        YamlError::MultipleDocuments { .. } => Finding::of(RuleId::YamlSyntax, span, message)
-            .with_help("put one spec in a file; remove the second `---` document"),
+        YamlError::MultipleDocuments { .. } => {
+            return Finding::of(RuleId::YamlSyntax, span, "a second YAML document starts here")
+                .with_label("second document")
+                .with_help("put one spec in a file; remove the second `---` document");
+        }
+        _ if message.contains("recursion limit") => {
+            return Finding::of(RuleId::ResourceLimit, span, format!("nesting deeper than {MAX_DEPTH} levels"))
+                .with_label("too deep");
+        }
         _ => syntax_finding(source, span, message),
     };
     finding.with_label(label_for(err))
+}
+
+/// "invalid u16" says nothing to a user; say what was written and what was expected.
+fn scalar_message(message: &str, written: &str) -> (String, String) {
+    let expected = match message.strip_prefix("invalid ") {
+        // The spec's only u16 values are ports.
+        Some("u16") => "a port number from 1 to 65535",
+        Some("u32" | "u64" | "usize") => "a non-negative whole number",
+        Some("i32" | "i64") => "a whole number",
+        Some("boolean" | "bool") => "true or false",
+        _ => return (message.to_string(), message.to_string()),
+    };
+    (format!("`{written}` is not {expected}"), format!("expected {expected}"))
+}
+
+fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    match breach {
+        B::Depth { .. } => format!("nesting deeper than {MAX_DEPTH} levels"),
+        B::Aliases { .. } | B::Anchors { .. } => "more than 1,000 YAML aliases or anchors".to_string(),
+        B::RecordedAnchorEvents { .. } => "YAML aliases expand to too much content (an alias bomb?)".to_string(),
+        B::Documents { .. } => "more than one YAML document".to_string(),
+        B::Nodes { .. } | B::Events { .. } => "too many YAML nodes".to_string(),
+        B::ScalarBytes { .. } => "too much text in YAML values".to_string(),
+        _ => "the spec exceeds a parser limit".to_string(),
+    }
 }
 
 fn unwrap_wrappers(mut err: &YamlError) -> &YamlError {

@@ -308,7 +308,9 @@ impl Portainer {
 
 impl Provider {
     pub fn tunnel_service_name(&self) -> &str {
-        self.tunnel_service.as_ref().map_or(DEFAULT_TUNNEL_SERVICE_NAME, |s| str_or(&s.name, DEFAULT_TUNNEL_SERVICE_NAME))
+        self.tunnel_service
+            .as_ref()
+            .map_or(DEFAULT_TUNNEL_SERVICE_NAME, |s| str_or(&s.name, DEFAULT_TUNNEL_SERVICE_NAME))
     }
 
     pub fn tunnel_service_namespace(&self) -> &str {
@@ -319,17 +321,11 @@ impl Provider {
     }
 
     pub fn listener_port(&self) -> u16 {
-        self.tunnel_service
-            .as_ref()
-            .and_then(|s| s.listener_port.as_ref())
-            .map_or(DEFAULT_LISTENER_PORT, |p| p.value)
+        self.tunnel_service.as_ref().and_then(|s| s.listener_port.as_ref()).map_or(DEFAULT_LISTENER_PORT, |p| p.value)
     }
 
     pub fn acceptance_required(&self) -> bool {
-        self.endpoint_service
-            .as_ref()
-            .and_then(|s| s.acceptance_required.as_ref())
-            .is_none_or(|a| a.value)
+        self.endpoint_service.as_ref().and_then(|s| s.acceptance_required.as_ref()).is_none_or(|a| a.value)
     }
 }
 

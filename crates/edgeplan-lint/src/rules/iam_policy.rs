@@ -12,7 +12,11 @@ pub(super) fn check(ctx: &mut Ctx<'_>) {
     let bytes = match ctx.read(path) {
         Ok(bytes) => bytes,
         Err(err) => {
-            ctx.push(Finding::of(RuleId::PolicyDocumentUnreadable, at, format!("cannot read `{}`: {}", path.value, err.kind())));
+            ctx.push(Finding::of(
+                RuleId::PolicyDocumentUnreadable,
+                at,
+                format!("cannot read `{}`: {}", path.value, err.kind()),
+            ));
             return;
         }
     };
@@ -33,7 +37,12 @@ pub(super) fn check(ctx: &mut Ctx<'_>) {
             Finding::of(
                 RuleId::PolicyMissingActions,
                 at,
-                format!("`{}` does not allow {} action(s) an internal NLB needs: {}", path.value, missing.len(), missing.join(", ")),
+                format!(
+                    "`{}` does not allow {} action(s) an internal NLB needs: {}",
+                    path.value,
+                    missing.len(),
+                    missing.join(", ")
+                ),
             )
             .with_label(if missing.contains(&"ec2:DescribeRouteTables") {
                 "ALB-era policy: the controller will fail with UnauthorizedOperation on ec2:DescribeRouteTables"

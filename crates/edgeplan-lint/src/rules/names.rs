@@ -122,8 +122,12 @@ pub(super) fn check(ctx: &mut Ctx<'_>) {
             && id.value == 0
         {
             ctx.push(
-                Finding::of(RuleId::InvalidValue, span(id), "environment id 0 is Portainer's global key, not an environment")
-                    .with_help("use the environment's ID from Portainer, or its name"),
+                Finding::of(
+                    RuleId::InvalidValue,
+                    span(id),
+                    "environment id 0 is Portainer's global key, not an environment",
+                )
+                .with_help("use the environment's ID from Portainer, or its name"),
             );
         }
         if let Some(namespace) = &consumer.agent.namespace {
@@ -134,7 +138,11 @@ pub(super) fn check(ctx: &mut Ctx<'_>) {
             let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !valid {
-                ctx.push(Finding::of(RuleId::InvalidValue, span(&var.name), format!("`{name}` is not a valid environment variable name")));
+                ctx.push(Finding::of(
+                    RuleId::InvalidValue,
+                    span(&var.name),
+                    format!("`{name}` is not a valid environment variable name"),
+                ));
             }
         }
     }
@@ -144,14 +152,20 @@ fn aws_target(ctx: &mut Ctx<'_>, aws: &AwsTarget) {
     let account = &aws.account_id;
     if account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) {
         ctx.push(
-            Finding::of(RuleId::InvalidAwsId, span(account), format!("`{}` is not a 12-digit AWS account ID", account.value))
-                .with_help("quote the account ID (\"012345678901\") so YAML keeps leading zeros"),
+            Finding::of(
+                RuleId::InvalidAwsId,
+                span(account),
+                format!("`{}` is not a 12-digit AWS account ID", account.value),
+            )
+            .with_help("quote the account ID (\"012345678901\") so YAML keeps leading zeros"),
         );
     }
     let region = &aws.region;
     if !is_region(region) {
-        ctx.push(Finding::of(RuleId::InvalidAwsId, span(region), format!("`{}` is not an AWS region name", region.value))
-            .with_help("use a region code such as eu-west-1"));
+        ctx.push(
+            Finding::of(RuleId::InvalidAwsId, span(region), format!("`{}` is not an AWS region name", region.value))
+                .with_help("use a region code such as eu-west-1"),
+        );
     }
 }
 
@@ -160,20 +174,27 @@ fn vpc(ctx: &mut Ctx<'_>, vpc: &Vpc) {
 }
 
 fn aws_id(ctx: &mut Ctx<'_>, id: &Spanned<String>, prefix: &str, what: &str) {
-    let ok = id
-        .strip_prefix(prefix)
-        .is_some_and(|hex| (8..=17).contains(&hex.len()) && hex.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+    let ok = id.strip_prefix(prefix).is_some_and(|hex| {
+        (8..=17).contains(&hex.len()) && hex.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    });
     if !ok {
-        ctx.push(Finding::of(RuleId::InvalidAwsId, span(id), format!("`{}` is not a {what}", id.value))
-            .with_help(format!("a {what} looks like {prefix}0123456789abcdef0")));
+        ctx.push(
+            Finding::of(RuleId::InvalidAwsId, span(id), format!("`{}` is not a {what}", id.value))
+                .with_help(format!("a {what} looks like {prefix}0123456789abcdef0")),
+        );
     }
 }
 
-fn az_fields(ctx: &mut Ctx<'_>, name: &Option<Spanned<String>>, id: &Option<Spanned<String>>, region: &Spanned<String>) {
+fn az_fields(
+    ctx: &mut Ctx<'_>,
+    name: &Option<Spanned<String>>,
+    id: &Option<Spanned<String>>,
+    region: &Spanned<String>,
+) {
     if let Some(name) = name {
-        let suffix_ok = name
-            .strip_prefix(region.as_str())
-            .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+        let suffix_ok = name.strip_prefix(region.as_str()).is_some_and(|rest| {
+            !rest.is_empty() && rest.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        });
         if !suffix_ok {
             ctx.push(
                 Finding::of(
@@ -195,8 +216,10 @@ fn az_fields(ctx: &mut Ctx<'_>, name: &Option<Spanned<String>>, id: &Option<Span
                 && n.chars().all(|c| c.is_ascii_digit())
         });
         if !ok {
-            ctx.push(Finding::of(RuleId::InvalidAwsId, span(id), format!("`{}` is not an Availability Zone ID", id.value))
-                .with_help("AZ IDs look like euw1-az3; `aws ec2 describe-availability-zones` lists them"));
+            ctx.push(
+                Finding::of(RuleId::InvalidAwsId, span(id), format!("`{}` is not an Availability Zone ID", id.value))
+                    .with_help("AZ IDs look like euw1-az3; `aws ec2 describe-availability-zones` lists them"),
+            );
         }
     }
 }

@@ -24,14 +24,19 @@ pub(super) fn check(ctx: &mut Ctx<'_>) {
             ctx.push(Finding::of(
                 RuleId::SubnetTooSmall,
                 subnet_value,
-                format!("{subnet} has {usable} usable addresses; the LB controller needs at least {LBC_MIN_FREE_IPS} free"),
+                format!(
+                    "{subnet} has {usable} usable addresses; the LB controller needs at least {LBC_MIN_FREE_IPS} free"
+                ),
             ));
         }
         if let (Some(vpc), Some(vpc_value)) = (provider_vpc, &provider.vpc.cidr)
             && !vpc.contains(&subnet)
         {
-            let mut finding =
-                Finding::of(RuleId::SubnetOutsideVpc, subnet_value, format!("{subnet} is not inside the VPC CIDR {vpc}"));
+            let mut finding = Finding::of(
+                RuleId::SubnetOutsideVpc,
+                subnet_value,
+                format!("{subnet} is not inside the VPC CIDR {vpc}"),
+            );
             if let Some(s) = span(vpc_value) {
                 finding = finding.with_related(s, "VPC CIDR declared here");
             }
@@ -84,10 +89,9 @@ fn cidr(ctx: &mut Ctx<'_>, value: &Spanned<String>) -> Option<Ipv4Net> {
     match value.parse::<Ipv4Net>() {
         Ok(net) if net.trunc() == net => Some(net),
         Ok(net) => {
-            ctx.push(
-                Finding::of(RuleId::InvalidCidr, span(value), format!("{net} has host bits set"))
-                    .with_help(format!("write {}: AWS stores the canonical form and reports the rest as a mismatch", net.trunc())),
-            );
+            ctx.push(Finding::of(RuleId::InvalidCidr, span(value), format!("{net} has host bits set")).with_help(
+                format!("write {}: AWS stores the canonical form and reports the rest as a mismatch", net.trunc()),
+            ));
             None
         }
         Err(_) => {
@@ -105,8 +109,10 @@ fn shared_az(ctx: &mut Ctx<'_>) {
     let mut findings = Vec::new();
     for consumer in ctx.spec.spec.consumers.iter() {
         let same_account = consumer.aws.account_id.value == provider.aws.account_id.value;
-        let ids: Vec<&Spanned<String>> = consumer.subnets.iter().filter_map(|s| s.availability_zone_id.as_ref()).collect();
-        let names: Vec<&Spanned<String>> = consumer.subnets.iter().filter_map(|s| s.availability_zone.as_ref()).collect();
+        let ids: Vec<&Spanned<String>> =
+            consumer.subnets.iter().filter_map(|s| s.availability_zone_id.as_ref()).collect();
+        let names: Vec<&Spanned<String>> =
+            consumer.subnets.iter().filter_map(|s| s.availability_zone.as_ref()).collect();
         let nlb_where = if let Some(nlb_id) = &nlb.availability_zone_id
             && !ids.is_empty()
         {
@@ -156,7 +162,9 @@ fn shared_az(ctx: &mut Ctx<'_>) {
     }
     for consumer in ctx.spec.spec.consumers.iter() {
         let mut seen: Vec<&Spanned<String>> = Vec::new();
-        for az in consumer.subnets.iter().filter_map(|s| s.availability_zone.as_ref().or(s.availability_zone_id.as_ref())) {
+        for az in
+            consumer.subnets.iter().filter_map(|s| s.availability_zone.as_ref().or(s.availability_zone_id.as_ref()))
+        {
             if let Some(first) = seen.iter().find(|s| s.value == az.value) {
                 let mut finding = Finding::of(
                     RuleId::InvalidValue,
@@ -210,9 +218,14 @@ fn endpoint_service(ctx: &mut Ctx<'_>) {
                 Finding::of(
                     RuleId::ConsumerNotAllowed,
                     span(&consumer.aws.account_id),
-                    format!("consumer `{}` account {account} is not in endpointService.allowedPrincipals", consumer.name.value),
+                    format!(
+                        "consumer `{}` account {account} is not in endpointService.allowedPrincipals",
+                        consumer.name.value
+                    ),
                 )
-                .with_help(format!("add arn:aws:iam::{account}:root to allowedPrincipals, or omit the list to let edgeplan derive it")),
+                .with_help(format!(
+                    "add arn:aws:iam::{account}:root to allowedPrincipals, or omit the list to let edgeplan derive it"
+                )),
             );
         }
     }

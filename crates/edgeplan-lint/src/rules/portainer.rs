@@ -42,18 +42,25 @@ pub(super) fn check(ctx: &mut Ctx<'_>) {
         Some(("https", rest)) | Some(("http", rest)) => {
             let host = rest.split(['/', '?', '#']).next().unwrap_or("");
             let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-            let host_only = host.strip_prefix('[').map_or_else(
-                || host.split(':').next().unwrap_or(""),
-                |v6| v6.split(']').next().unwrap_or(""),
-            );
+            let host_only = host
+                .strip_prefix('[')
+                .map_or_else(|| host.split(':').next().unwrap_or(""), |v6| v6.split(']').next().unwrap_or(""));
             if host_only.is_empty() || host_only.eq_ignore_ascii_case("localhost") {
                 ctx.push(
-                    Finding::of(RuleId::InvalidValue, span(url), format!("Portainer refuses edge environments for host `{host_only}`"))
-                        .with_help("use the address agents reach Portainer at"),
+                    Finding::of(
+                        RuleId::InvalidValue,
+                        span(url),
+                        format!("Portainer refuses edge environments for host `{host_only}`"),
+                    )
+                    .with_help("use the address agents reach Portainer at"),
                 );
             }
             if url.starts_with("http://") {
-                ctx.push(Finding::of(RuleId::PortainerUrlNotHttps, span(url), "agents would poll Portainer over plain http"));
+                ctx.push(Finding::of(
+                    RuleId::PortainerUrlNotHttps,
+                    span(url),
+                    "agents would poll Portainer over plain http",
+                ));
             }
         }
         _ => ctx.push(

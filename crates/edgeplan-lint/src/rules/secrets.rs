@@ -10,9 +10,6 @@ use crate::Ctx;
 const MANAGED_AGENT_ENV: &[&str] =
     &["EDGE", "EDGE_ID", "EDGE_KEY", "EDGE_INSECURE_POLL", "AGENT_SECRET", "KUBERNETES_POD_IP", "AGENT_CLUSTER_ADDR"];
 
-/// Name fragments that mark an env var as a secret when its value is written inline.
-const SECRET_NAME_HINTS: &[&str] = &["SECRET", "PASSWORD", "PASSWD", "TOKEN", "API_KEY", "APIKEY", "PRIVATE_KEY", "CREDENTIAL"];
-
 pub(super) fn check(ctx: &mut Ctx<'_>) {
     let spec = ctx.spec;
     literal(ctx, &spec.spec.provider.portainer.api_key, "portainer.apiKey", "PORTAINER_API_KEY");
@@ -34,7 +31,7 @@ pub(super) fn check(ctx: &mut Ctx<'_>) {
                     span(&var.name),
                     format!("{name} is set by edgeplan from the spec"),
                 ));
-            } else if SECRET_NAME_HINTS.iter().any(|hint| name.to_ascii_uppercase().contains(hint)) {
+            } else if crate::redact::is_secret_env_name(name) {
                 ctx.push(
                     Finding::of(RuleId::LiteralSecret, span(&var.value.value), format!("{name} looks like a secret written inline"))
                         .with_label("value redacted")
@@ -63,8 +60,12 @@ fn edge_key_file(ctx: &mut Ctx<'_>, key: &Spanned<SecretRef>, path: &str) {
         Ok(bytes) => bytes,
         Err(err) => {
             ctx.push(
-                Finding::of(RuleId::SecretFileUnreadable, span(key), format!("cannot read EDGE_KEY file `{path}`: {}", err.kind()))
-                    .with_help("check the path; it is relative to the spec file"),
+                Finding::of(
+                    RuleId::SecretFileUnreadable,
+                    span(key),
+                    format!("cannot read EDGE_KEY file `{path}`: {}", err.kind()),
+                )
+                .with_help("check the path; it is relative to the spec file"),
             );
             return;
         }
@@ -72,8 +73,12 @@ fn edge_key_file(ctx: &mut Ctx<'_>, key: &Spanned<SecretRef>, path: &str) {
     let report = edgeplan_edgekey::check(&bytes);
     for issue in report.issues().iter().filter(|i| i.severity == edgeplan_edgekey::Severity::Error) {
         ctx.push(
-            Finding::of(RuleId::EdgeKeyMalformed, span(key), format!("`{path}` byte {}: {}", issue.offset, issue.message()))
-                .with_help(issue.help()),
+            Finding::of(
+                RuleId::EdgeKeyMalformed,
+                span(key),
+                format!("`{path}` byte {}: {}", issue.offset, issue.message()),
+            )
+            .with_help(issue.help()),
         );
     }
 }

@@ -33,7 +33,11 @@ pub(super) fn check(ctx: &mut Ctx<'_>) {
             );
         }
         if let Some(id) = &env.id {
-            claim(format!("environment-id/{}", id.value), span(id), format!("Portainer environment {} is used by two consumers", id.value));
+            claim(
+                format!("environment-id/{}", id.value),
+                span(id),
+                format!("Portainer environment {} is used by two consumers", id.value),
+            );
         }
         let context = &consumer.cluster.kube_context;
         claim(
