@@ -155,7 +155,7 @@ catalog! {
         "aws-load-balancer-type: external does not mean internet-facing",
         "nothing to change: `external` hands the Service to the AWS Load Balancer Controller; the scheme annotation decides public or private";
     LbTypeNotController = "EP122", "lb-type-not-controller", Error, Static,
-        "The Service would not be reconciled by the AWS Load Balancer Controller",
+        "The Service's load balancer type is not `external`",
         "remove the annotation: edgeplan sets aws-load-balancer-type: external with target type ip";
     TargetTypeNotIp = "EP123", "nlb-target-type-ip", Error, Static,
         "The NLB target type must be ip",
@@ -166,10 +166,13 @@ catalog! {
     ManagedAnnotation = "EP125", "managed-annotation", Warning, Static,
         "An annotation overrides a value edgeplan derives from the spec",
         "remove the annotation and set the corresponding spec field";
+    BackendRulesUnmanaged = "EP126", "backend-sg-rules-unmanaged", Note, Static,
+        "The LB controller will not open the Portainer pods' security group to the NLB",
+        "nothing to change: edgeplan adds the cluster security group rule for the tunnel port itself";
 
     // --- Portainer ----------------------------------------------------------------------------
-    TunnelPortHelmNodePort = "EP130", "tunnel-port-helm-nodeport", Warning, Static,
-        "The Helm chart's NodePort install runs the tunnel on 30776, not 8000",
+    TunnelPortInstallMismatch = "EP130", "tunnel-port-install-mismatch", Warning, Static,
+        "The tunnel port contradicts how Portainer was installed (Helm NodePort runs it on 30776)",
         "set tunnelPort: auto, so edgeplan reads --tunnel-port from the deployment";
     PortainerUrlNotHttps = "EP131", "portainer-url-not-https", Warning, Static,
         "The Portainer URL is not https",
@@ -180,10 +183,10 @@ catalog! {
         "A secret is written into the spec",
         "reference it instead: `{env: NAME}` or `{file: path}`, and rotate the exposed value";
     EdgeKeyMalformed = "EP141", "edge-key-malformed", Error, Static,
-        "The referenced EDGE_KEY is not in the form the agent accepts",
+        "The referenced EDGE_KEY is not in canonical form (raw standard base64, one line, 4 fields)",
         "rewrite it with `edgeplan edge-key encode --file <path> -o <path>`";
-    SecretFileUnreadable = "EP142", "secret-file-unreadable", Warning, Static,
-        "A referenced secret file cannot be read",
+    EdgeKeyFileUnreadable = "EP142", "edge-key-file-unreadable", Warning, Static,
+        "A referenced EDGE_KEY file cannot be read",
         "check the path (it is relative to the spec file)";
     ManagedAgentEnv = "EP143", "managed-agent-env", Error, Static,
         "Extra agent env sets a variable edgeplan manages",
@@ -209,7 +212,7 @@ catalog! {
 
     // --- suppression comments -----------------------------------------------------------------------
     UnknownRuleInIgnore = "EP180", "unknown-rule-in-ignore", Warning, Suppression,
-        "An edgeplan-ignore comment names a rule that does not exist",
+        "An edgeplan-ignore comment names an unknown or unsuppressible rule",
         "fix the rule ID; `edgeplan lint --format json` lists codes";
     IgnoreWithoutReason = "EP181", "ignore-without-reason", Error, Suppression,
         "An edgeplan-ignore comment gives no reason",

@@ -298,9 +298,9 @@ impl Issue {
                     .to_owned()
             }
             IssueKind::ServerFingerprintUnrecognized => {
-                "chisel refuses a server whose fingerprint does not match; text substitution (as \
-                 in Portainer's install script) mangles `+`, `/` and `=`, so copy the key again \
-                 and set it with `kubectl set env`"
+                "chisel refuses a server whose fingerprint does not match; a copy path that turns \
+                 `+` into a space (URL decoding) or re-encodes the key corrupts it, so copy the key \
+                 again and let edgeplan (or `kubectl set env`) set it"
                     .to_owned()
             }
         }

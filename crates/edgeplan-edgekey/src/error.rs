@@ -53,8 +53,8 @@ impl KeyError {
                  an editor's byte-order mark are common culprits"
             }
             KeyError::ImpossibleLength { .. } => {
-                "copy the key again from Portainer; set it with `kubectl set env` rather than through \
-                 the install script, whose text substitution mangles `+`, `/` and `=`"
+                "copy the key again from Portainer, on one line; a truncated or re-encoded key has an \
+                 impossible base64 length"
             }
             KeyError::NotUtf8 | KeyError::FieldCount { .. } | KeyError::EndpointIdNotInteger => {
                 "a Portainer key decodes to `portainer_url|tunnel_host:port|server_fingerprint|endpoint_id`; \

@@ -244,3 +244,23 @@ fn parse_errors_cannot_be_suppressed() {
     assert_eq!(report.findings.len(), 1);
     assert_eq!(report.findings[0].code(), "EP006");
 }
+
+#[test]
+fn own_security_groups_without_backend_rules_note_trap_3() {
+    let (from, to) = with_annotation("aws-load-balancer-security-groups: sg-0a1b2c3d4e5f60099");
+    let (_, report) = lint_edited(&[(from, &to)], &[]);
+    let finding = report.findings.iter().find(|f| f.code() == "EP126").expect("EP126");
+    assert_eq!(finding.severity, Severity::Note);
+    let (from, to) = with_annotation(
+        "aws-load-balancer-security-groups: sg-0a1b2c3d4e5f60099\n        service.beta.kubernetes.io/aws-load-balancer-manage-backend-security-group-rules: \"true\"",
+    );
+    let (_, report) = lint_edited(&[(from, &to)], &[]);
+    assert!(!report.findings.iter().any(|f| f.code() == "EP126"));
+}
+
+#[test]
+fn allowed_principals_in_other_partitions_count() {
+    let edit = ("        - arn:aws:iam::123456789012:root", "        - arn:aws-us-gov:iam::123456789012:root");
+    let (_, report) = lint_edited(&[edit], &[]);
+    assert_eq!(codes(&report), Vec::<String>::new());
+}

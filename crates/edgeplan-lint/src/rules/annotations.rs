@@ -40,13 +40,16 @@ pub(super) fn check(ctx: &mut Ctx<'_>) {
                 other => Some(Finding::of(
                     RuleId::LbTypeNotController,
                     span(value),
-                    format!("`{other}` hands the Service to the legacy in-tree cloud provider, which edgeplan cannot drive"),
+                    format!(
+                        "`{other}` leaves the Service to the legacy in-tree cloud provider (unless the controller's \
+                         webhook sets loadBalancerClass); edgeplan relies on the AWS Load Balancer Controller"
+                    ),
                 )),
             },
             "aws-load-balancer-nlb-target-type" if v != "ip" => Some(Finding::of(
                 RuleId::TargetTypeNotIp,
                 span(value),
-                format!("target type `{v}` needs nodes in the NLB subnet; it has none, so use ip"),
+                format!("target type `{v}` routes through worker-node ports; the tunnel NLB targets the Portainer pod's IP"),
             )),
             "aws-load-balancer-cross-zone-load-balancing-enabled" => Some(
                 Finding::of(RuleId::DeprecatedCrossZone, span(key), "deprecated annotation (controller v2.3.0+)")
@@ -63,7 +66,25 @@ pub(super) fn check(ctx: &mut Ctx<'_>) {
         };
         findings.extend(finding);
     }
+    findings.extend(backend_rules_unmanaged(annotations));
     for finding in findings {
         ctx.push(finding);
     }
+}
+
+/// Seed trap 3: with its own security groups (and no opt-in) or with management switched off,
+/// the controller adds no rule on the pods' security group, so nothing admits the NLB.
+fn backend_rules_unmanaged(annotations: &edgeplan_spec::AnnotationMap) -> Option<Finding> {
+    let manage = annotations.get(&format!("{PREFIX}aws-load-balancer-manage-backend-security-group-rules"));
+    let groups = annotations.get(&format!("{PREFIX}aws-load-balancer-security-groups"));
+    let (at, why) = match (manage, groups) {
+        (Some((_, value)), _) if value.trim() == "false" => (value, "backend rule management is switched off"),
+        (None, Some((key, _))) => (key, "with its own security groups, the controller stops managing backend rules"),
+        _ => return None,
+    };
+    Some(Finding::of(
+        RuleId::BackendRulesUnmanaged,
+        span(at),
+        format!("{why}: the Portainer pods' security group will not admit the NLB (seed trap 3)"),
+    ))
 }

@@ -157,7 +157,7 @@ fn aws_target(ctx: &mut Ctx<'_>, aws: &AwsTarget) {
                 span(account),
                 format!("`{}` is not a 12-digit AWS account ID", account.value),
             )
-            .with_help("quote the account ID (\"012345678901\") so YAML keeps leading zeros"),
+            .with_help("an AWS account ID is exactly 12 digits; quote it (\"012345678901\") to keep it a string"),
         );
     }
     let region = &aws.region;

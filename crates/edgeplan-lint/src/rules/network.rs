@@ -77,7 +77,10 @@ pub(super) fn check(ctx: &mut Ctx<'_>) {
             if let Some(s) = span(&provider.aws.region) {
                 finding = finding.with_related(s, "provider region");
             }
-            ctx.push(finding);
+            ctx.push(finding.with_help(
+                "put the consumer's interface endpoint in the provider's region (edgeplan does not manage \
+                 cross-region PrivateLink, SupportedRegions/ServiceRegion, yet)",
+            ));
         }
     }
     shared_az(ctx);
@@ -212,8 +215,9 @@ fn endpoint_service(ctx: &mut Ctx<'_>) {
     let mut missing = Vec::new();
     for consumer in ctx.spec.spec.consumers.iter() {
         let account = &consumer.aws.account_id.value;
-        let prefix = format!("arn:aws:iam::{account}:");
-        if !allowed.iter().any(|p| p.starts_with(&prefix)) {
+        // Any partition: arn:aws, arn:aws-cn, arn:aws-us-gov.
+        let account_part = format!(":iam::{account}:");
+        if !allowed.iter().any(|p| p.starts_with("arn:") && p.contains(&account_part)) {
             missing.push(
                 Finding::of(
                     RuleId::ConsumerNotAllowed,

@@ -25,7 +25,7 @@ pub(super) fn check(ctx: &mut Ctx<'_>) {
             && real != given
         {
             let mut finding = Finding::of(
-                RuleId::TunnelPortHelmNodePort,
+                RuleId::TunnelPortInstallMismatch,
                 span(port),
                 format!("tunnelPort {given}, but this install runs the tunnel server on {real}"),
             )

@@ -61,7 +61,7 @@ fn edge_key_file(ctx: &mut Ctx<'_>, key: &Spanned<SecretRef>, path: &str) {
         Err(err) => {
             ctx.push(
                 Finding::of(
-                    RuleId::SecretFileUnreadable,
+                    RuleId::EdgeKeyFileUnreadable,
                     span(key),
                     format!("cannot read EDGE_KEY file `{path}`: {}", err.kind()),
                 )
