@@ -91,7 +91,7 @@ pub fn lint_source(source: SourceFile, base_dir: &Path, files: &dyn FileSource) 
 /// of that line, so every output format has something to underline.
 fn widen_empty_spans(source: &SourceFile, mut findings: Vec<Finding>) -> Vec<Finding> {
     let widen = |span: &mut edgeplan_diag::Span| {
-        if span.is_empty() && span.start < source.text().len() {
+        if span.is_empty() && source.text().is_char_boundary(span.start) && span.start < source.text().len() {
             let rest = &source.text()[span.start..];
             let line = rest.split('\n').next().unwrap_or("");
             let content = line.split(" #").next().unwrap_or(line).trim_end();
