@@ -1,0 +1,60 @@
+use std::collections::BTreeMap;
+
+use edgeplan_diag::SourceFile;
+use edgeplan_model::{Address, Node, compile};
+
+fn compile_file(text: &str) -> Vec<Node> {
+    let spec = edgeplan_spec::parse(&SourceFile::new("spec.yaml", text)).expect("example spec parses");
+    compile(&spec)
+}
+
+fn examples() -> [(&'static str, Vec<Node>); 2] {
+    [
+        ("seed", compile_file(include_str!("../../../specs/seed.yaml"))),
+        ("fleet", compile_file(include_str!("../../../specs/fleet.yaml"))),
+    ]
+}
+
+#[test]
+fn every_reference_names_an_existing_node_and_a_declared_output() {
+    for (name, nodes) in examples() {
+        let by_address: BTreeMap<&Address, &Node> = nodes.iter().map(|n| (&n.address, n)).collect();
+        assert_eq!(by_address.len(), nodes.len(), "{name}: duplicate address");
+        for node in &nodes {
+            for (attribute, reference) in node.references() {
+                let target = by_address.get(&reference.node).unwrap_or_else(|| {
+                    panic!("{name}: {}.{attribute} → missing node {}", node.address, reference.node)
+                });
+                assert!(
+                    target.kind.outputs().contains(&reference.output),
+                    "{name}: {}.{attribute} → {} has no output `{}`",
+                    node.address,
+                    target.kind,
+                    reference.output
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_seed_compiles_to_the_expected_nodes_and_edges() {
+    let nodes = compile_file(include_str!("../../../specs/seed.yaml"));
+    let mut lines = Vec::new();
+    for node in &nodes {
+        lines.push(format!("{} ({})", node.address, node.kind));
+        for (attribute, reference) in node.references() {
+            lines.push(format!("    {attribute} ← {reference}"));
+        }
+    }
+    insta::assert_snapshot!(lines.join("\n"));
+}
+
+#[test]
+fn secrets_compile_to_references_only() {
+    for (name, nodes) in examples() {
+        let everything = format!("{nodes:?}");
+        assert!(everything.contains("SecretRef(\"env:PORTAINER_API_KEY\")") || name == "fleet", "{name}");
+        assert!(!everything.contains("Literal"), "{name}");
+    }
+}
