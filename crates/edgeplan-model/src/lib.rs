@@ -9,10 +9,12 @@
 //! Architecture invariant: no I/O, no async. Secrets never enter a [`Value`]: a secret
 //! attribute holds a reference (`env:`/`file:`), never the text.
 
+pub mod backend;
 mod compile;
 mod node;
 mod value;
 
+pub use backend::{Action, Backend, LiveObject, Observation, Observed};
 pub use compile::compile;
 pub use node::{Address, Expr, Identity, Node, NodeKind, Reference, Scope};
 pub use value::Value;
