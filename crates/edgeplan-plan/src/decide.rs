@@ -1,0 +1,208 @@
+//! Deciding: desired nodes + observations → plan. Pure and deterministic.
+
+use std::collections::BTreeMap;
+
+use edgeplan_model::{Action, Address, Expr, Identity, LiveObject, Node, NodeKind, Observation, Observed, Value};
+
+use crate::model::{Change, FORMAT_VERSION, Plan, Reason, Shown, fingerprint};
+
+/// Attributes that hold secrets: shown only as a reference or fingerprint, in every format.
+const SENSITIVE: &[&str] = &["EDGE_KEY", "AGENT_SECRET", "api_key", "key", "portainer_key"];
+
+/// Attributes that steer edgeplan rather than describe the object; never diffed.
+const NOT_DIFFED: &[&str] = &["api_key", "create_if_missing"];
+
+/// Fields that cannot change in place: a difference forces replacement.
+fn immutable(kind: NodeKind, field: &str) -> bool {
+    matches!(
+        (kind, field),
+        (NodeKind::NlbSubnet, "vpc_id" | "cidr_block" | "availability_zone" | "availability_zone_id")
+            | (NodeKind::NlbRouteTable | NodeKind::VpceSecurityGroup, "vpc_id")
+            | (NodeKind::Vpce, "vpc_id" | "service_name" | "vpc_endpoint_type")
+    )
+}
+
+/// Decide every node's change. `nodes` must be in dependency order (a validated graph's
+/// topological order), so every reference is resolved after the node it points at.
+pub fn decide(stack: &str, nodes: &[&Node], observations: &[Observation]) -> Plan {
+    let observed: BTreeMap<&Address, &Observation> = observations.iter().map(|o| (&o.address, o)).collect();
+    let mut planned_outputs: BTreeMap<Address, BTreeMap<String, Shown>> = BTreeMap::new();
+    let mut changes = Vec::with_capacity(nodes.len());
+    for node in nodes {
+        let observation = observed.get(&node.address);
+        let change = decide_node(node, observation.copied(), &planned_outputs);
+        planned_outputs.insert(node.address.clone(), outputs_after(node, observation.copied(), &change));
+        changes.push(change);
+    }
+    Plan { format_version: FORMAT_VERSION, stack: stack.to_string(), changes }
+}
+
+fn decide_node(
+    node: &Node,
+    observation: Option<&Observation>,
+    outputs: &BTreeMap<Address, BTreeMap<String, Shown>>,
+) -> Change {
+    let after = resolve(node, outputs);
+    let observed_fingerprint = observation.map_or_else(|| "unobserved".to_string(), |o| fingerprint(&o.result));
+    let mut change = Change {
+        address: node.address.clone(),
+        kind: node.kind,
+        action: Action::NoOp,
+        reasons: Vec::new(),
+        before: BTreeMap::new(),
+        after,
+        observed_fingerprint,
+    };
+    let live = match observation.map(|o| &o.result) {
+        None | Some(Err(_)) => {
+            change.action = Action::Read;
+            change.reasons.push(Reason::Unobservable);
+            return change;
+        }
+        Some(Ok(Observed::Absent)) => None,
+        Some(Ok(Observed::Present(live))) => Some(live),
+    };
+    if node.identity == Identity::ReadOnly {
+        change.action = Action::Read;
+        change.reasons.push(Reason::ManagedElsewhere);
+        if let Some(live) = live {
+            change.before = before_of(node, live);
+        }
+        return change;
+    }
+    let Some(live) = live else {
+        if let Identity::Adopted { .. } = node.identity {
+            // An adopted resource is never created: it must exist. Rules explain it.
+            change.action = Action::Read;
+        } else {
+            change.action = Action::Create;
+        }
+        change.reasons.push(Reason::NotFound);
+        return change;
+    };
+    change.before = before_of(node, live);
+    for (field, wanted) in &change.after {
+        if NOT_DIFFED.contains(&field.as_str()) {
+            continue;
+        }
+        let reason = match wanted {
+            Shown::KnownAfterApply => {
+                Some(Reason::UpstreamChanging { field: field.clone(), upstream: upstream_of(node, field) })
+            }
+            Shown::Sensitive(_) if change.before.get(field) == Some(wanted) => None,
+            _ if change.before.get(field) == Some(wanted) => None,
+            _ if immutable(node.kind, field) && !matches!(node.identity, Identity::Adopted { .. }) => {
+                Some(Reason::ForcesReplacement { field: field.clone() })
+            }
+            _ => Some(Reason::Drift { field: field.clone() }),
+        };
+        change.reasons.extend(reason);
+    }
+    change.action = if change.reasons.iter().any(|r| matches!(r, Reason::ForcesReplacement { .. })) {
+        Action::Replace
+    } else if change.reasons.is_empty() {
+        change.reasons.push(Reason::InSync);
+        Action::NoOp
+    } else {
+        Action::Update
+    };
+    change
+}
+
+/// Desired attributes, references resolved through upstream planned outputs.
+fn resolve(node: &Node, outputs: &BTreeMap<Address, BTreeMap<String, Shown>>) -> BTreeMap<String, Shown> {
+    node.desired
+        .iter()
+        .map(|(field, expr)| {
+            let shown = match expr {
+                Expr::Lit(Value::SecretRef(reference)) => Shown::Sensitive(reference.clone()),
+                Expr::Lit(value) => Shown::Known(value.clone()),
+                Expr::Ref(reference) => outputs
+                    .get(&reference.node)
+                    .and_then(|o| o.get(reference.output))
+                    .cloned()
+                    .unwrap_or(Shown::KnownAfterApply),
+            };
+            let shown = match shown {
+                Shown::Known(value) if SENSITIVE.contains(field) => Shown::Sensitive(sensitive_label(&value)),
+                other => other,
+            };
+            (field.to_string(), shown)
+        })
+        .collect()
+}
+
+fn sensitive_label(value: &Value) -> String {
+    // Backends report secrets as fingerprints (`sha256:…`), never as text.
+    match value {
+        Value::Str(text) if text.starts_with("sha256:") => text.clone(),
+        _ => "value hidden".to_string(),
+    }
+}
+
+fn before_of(node: &Node, live: &LiveObject) -> BTreeMap<String, Shown> {
+    node.desired
+        .keys()
+        .map(|field| {
+            let value = live.attributes.get(*field).cloned().unwrap_or(Value::Null);
+            let shown = if SENSITIVE.contains(field) {
+                match value {
+                    Value::Null => Shown::Known(Value::Null),
+                    other => Shown::Sensitive(sensitive_label(&other)),
+                }
+            } else {
+                Shown::Known(value)
+            };
+            (field.to_string(), shown)
+        })
+        .collect()
+}
+
+fn upstream_of(node: &Node, field: &str) -> Address {
+    match node.desired.get(field) {
+        Some(Expr::Ref(reference)) => reference.node.clone(),
+        _ => node.address.clone(),
+    }
+}
+
+/// What downstream nodes will see of this node's outputs at plan time.
+fn outputs_after(node: &Node, observation: Option<&Observation>, change: &Change) -> BTreeMap<String, Shown> {
+    let live = match observation.map(|o| &o.result) {
+        Some(Ok(Observed::Present(live))) => Some(live),
+        _ => None,
+    };
+    node.kind
+        .outputs()
+        .iter()
+        .map(|output| {
+            // An output the spec sets as a literal is known even before the object exists
+            // (a new subnet's CIDR); one that changes in this plan is known only after apply.
+            let desired = change.after.get(*output).filter(|s| !matches!(s, Shown::KnownAfterApply));
+            let shown = match (change.action, desired, live.and_then(|l| l.outputs.get(*output))) {
+                (_, Some(desired), _) => desired.clone(),
+                (Action::NoOp | Action::Read, None, Some(value)) => Shown::Known(value.clone()),
+                (Action::Update, None, Some(value)) if !changes_output(change, output) => Shown::Known(value.clone()),
+                _ => Shown::KnownAfterApply,
+            };
+            (output.to_string(), shown)
+        })
+        .collect()
+}
+
+/// Outputs that an in-place update alters: revisions, rollouts and the target port move with
+/// any change.
+fn changes_output(change: &Change, output: &str) -> bool {
+    matches!(output, "revision" | "rollout" | "default_version" | "tunnel_port" | "target_port" | "key")
+        || change.reasons.iter().any(|r| matches!(r, Reason::Drift { field } if field == output))
+}
+
+/// Nodes whose live state moved since the plan was computed: a saved plan that names any is
+/// stale for those nodes.
+pub fn stale_nodes(plan: &Plan, fresh: &[Observation]) -> Vec<Address> {
+    let fresh: BTreeMap<&Address, String> = fresh.iter().map(|o| (&o.address, fingerprint(&o.result))).collect();
+    plan.changes
+        .iter()
+        .filter(|change| fresh.get(&change.address).is_none_or(|now| *now != change.observed_fingerprint))
+        .map(|change| change.address.clone())
+        .collect()
+}

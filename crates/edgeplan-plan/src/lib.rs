@@ -1,0 +1,12 @@
+//! The plan: for every node, an action, the reasons for it, and field-level before/after.
+//!
+//! Terraform's lesson, kept as an invariant: the plan is a data model. Renderers (human, JSON,
+//! markdown) only read it, and `apply` executes exactly what it records: it never re-decides.
+//! Deciding is one pure function, [`decide`], over desired nodes (in dependency order) and
+//! what the backends observed; no backend re-implements it.
+
+mod decide;
+mod model;
+
+pub use decide::{decide, stale_nodes};
+pub use model::{Change, FORMAT_VERSION, Plan, Reason, Shown, Summary, fingerprint};

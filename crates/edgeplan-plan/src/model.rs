@@ -1,0 +1,151 @@
+//! The plan's data model.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use edgeplan_model::backend::ObserveError;
+use edgeplan_model::{Action, Address, NodeKind, Observed, Value};
+use sha2::{Digest, Sha256};
+
+/// Bumped on any incompatible change to the saved-plan format; newer plans are refused.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A value as the plan shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shown {
+    Known(Value),
+    /// Depends on an output that does not exist yet ("(known after apply)").
+    KnownAfterApply,
+    /// A secret: only a reference or a fingerprint is ever kept.
+    Sensitive(String),
+}
+
+impl fmt::Display for Shown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Shown::Known(value) => write!(f, "{value}"),
+            Shown::KnownAfterApply => f.write_str("(known after apply)"),
+            Shown::Sensitive(what) => write!(f, "(sensitive: {what})"),
+        }
+    }
+}
+
+/// Why a node gets its action. Codes are stable: they appear in plan JSON.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Reason {
+    /// Nothing found for this node: it will be created.
+    NotFound,
+    /// A field differs from the spec and can be changed in place.
+    Drift { field: String },
+    /// A field differs and cannot be changed in place (e.g. a subnet's CIDR).
+    ForcesReplacement { field: String },
+    /// A field depends on another node's output that is not known yet.
+    UpstreamChanging { field: String, upstream: Address },
+    /// Created by someone else (the LB controller): edgeplan reads it and waits for it.
+    ManagedElsewhere,
+    /// Live state matches the spec.
+    InSync,
+    /// The live object could not be observed; see the node's diagnostics.
+    Unobservable,
+}
+
+impl Reason {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Reason::NotFound => "not-found",
+            Reason::Drift { .. } => "drift",
+            Reason::ForcesReplacement { .. } => "forces-replacement",
+            Reason::UpstreamChanging { .. } => "upstream-changing",
+            Reason::ManagedElsewhere => "managed-elsewhere",
+            Reason::InSync => "in-sync",
+            Reason::Unobservable => "unobservable",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::NotFound => f.write_str("does not exist"),
+            Reason::Drift { field } => write!(f, "`{field}` differs from the spec"),
+            Reason::ForcesReplacement { field } => write!(f, "`{field}` cannot change in place (forces replacement)"),
+            Reason::UpstreamChanging { field, upstream } => {
+                write!(f, "`{field}` depends on {upstream}, which changes in this plan")
+            }
+            Reason::ManagedElsewhere => {
+                f.write_str("created by the AWS Load Balancer Controller; edgeplan waits for it")
+            }
+            Reason::InSync => f.write_str("matches the spec"),
+            Reason::Unobservable => f.write_str("could not be observed"),
+        }
+    }
+}
+
+/// One node's planned change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub address: Address,
+    pub kind: NodeKind,
+    pub action: Action,
+    pub reasons: Vec<Reason>,
+    /// Observed values of the fields the spec sets (absent for a create).
+    pub before: BTreeMap<String, Shown>,
+    /// Desired values, with references resolved where known.
+    pub after: BTreeMap<String, Shown>,
+    /// Fingerprint of the observed state this change was decided from (saved-plan staleness).
+    pub observed_fingerprint: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub replace: usize,
+    pub delete: usize,
+    pub read: usize,
+    pub no_op: usize,
+}
+
+impl Summary {
+    pub fn has_changes(&self) -> bool {
+        self.create + self.update + self.replace + self.delete > 0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub format_version: u32,
+    pub stack: String,
+    /// Changes in dependency order.
+    pub changes: Vec<Change>,
+}
+
+impl Plan {
+    pub fn summary(&self) -> Summary {
+        let mut summary = Summary::default();
+        for change in &self.changes {
+            match change.action {
+                Action::Create => summary.create += 1,
+                Action::Update => summary.update += 1,
+                Action::Replace => summary.replace += 1,
+                Action::Delete => summary.delete += 1,
+                Action::Read => summary.read += 1,
+                Action::NoOp => summary.no_op += 1,
+            }
+        }
+        summary
+    }
+
+    pub fn change(&self, address: &Address) -> Option<&Change> {
+        self.changes.iter().find(|c| &c.address == address)
+    }
+}
+
+/// A short, stable fingerprint of an observation: `sha256:` + 16 hex digits over a canonical
+/// rendering (attribute maps are ordered, so the rendering is deterministic).
+pub fn fingerprint(observed: &Result<Observed, ObserveError>) -> String {
+    let canonical = format!("{observed:?}");
+    let digest = Sha256::digest(canonical.as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}

@@ -1,0 +1,167 @@
+//! The decision function over the seed spec's nodes, with hand-built observations.
+
+use std::collections::BTreeMap;
+
+use edgeplan_diag::SourceFile;
+use edgeplan_model::backend::ObserveError;
+use edgeplan_model::{Action, Address, Expr, LiveObject, Node, Observation, Observed, Value, compile};
+use edgeplan_plan::{Reason, Shown, decide, stale_nodes};
+
+fn seed_nodes() -> Vec<Node> {
+    let text = include_str!("../../../specs/seed.yaml");
+    let spec = edgeplan_spec::parse(&SourceFile::new("seed.yaml", text)).expect("seed parses");
+    compile(&spec)
+}
+
+/// A live object that matches the node's literal attributes, with every output known: an
+/// output named like a desired attribute has that attribute's value, as real objects do.
+fn matching(node: &Node) -> LiveObject {
+    converged(std::slice::from_ref(node)).remove(&node.address).expect("one node")
+}
+
+/// Live objects for a world where everything already matches the spec: references resolve
+/// to the upstream object's outputs.
+fn converged(nodes: &[Node]) -> BTreeMap<Address, LiveObject> {
+    let mut world: BTreeMap<Address, LiveObject> = BTreeMap::new();
+    for node in nodes {
+        let attributes: BTreeMap<String, Value> = node
+            .desired
+            .iter()
+            .map(|(field, expr)| {
+                let value = match expr {
+                    Expr::Lit(value) => value.clone(),
+                    Expr::Ref(reference) => world
+                        .get(&reference.node)
+                        .map_or_else(|| Value::Str(format!("{reference}")), |up| up.outputs[reference.output].clone()),
+                };
+                (field.to_string(), value)
+            })
+            .collect();
+        let outputs = node
+            .kind
+            .outputs()
+            .iter()
+            .map(|o| {
+                (
+                    o.to_string(),
+                    attributes.get(*o).cloned().unwrap_or_else(|| Value::Str(format!("{}.{o}", node.address))),
+                )
+            })
+            .collect();
+        world.insert(
+            node.address.clone(),
+            LiveObject { id: format!("id-of-{}", node.address), attributes, outputs, owned: true },
+        );
+    }
+    world
+}
+
+fn observe_all(nodes: &[Node], f: impl Fn(&Node) -> Observed) -> Vec<Observation> {
+    nodes.iter().map(|n| Observation { address: n.address.clone(), result: Ok(f(n)) }).collect()
+}
+
+fn refs(nodes: &[Node]) -> Vec<&Node> {
+    nodes.iter().collect()
+}
+
+fn action_of(plan: &edgeplan_plan::Plan, address: &str) -> Action {
+    plan.changes.iter().find(|c| c.address.as_str() == address).map(|c| c.action).expect(address)
+}
+
+#[test]
+fn an_empty_world_creates_everything_and_reads_the_nlb() {
+    let nodes = seed_nodes();
+    let observations = observe_all(&nodes, |_| Observed::Absent);
+    let plan = decide("portainer-edge", &refs(&nodes), &observations);
+    for change in &plan.changes {
+        let expected = if change.address.as_str() == "provider.nlb" { Action::Read } else { Action::Create };
+        assert_eq!(change.action, expected, "{}", change.address);
+    }
+    let summary = plan.summary();
+    assert_eq!((summary.create, summary.read), (nodes.len() - 1, 1));
+
+    // The VPCE's service name is known only after apply; the SG rule's source CIDR is known
+    // now, because the new subnet's CIDR is in the spec.
+    let vpce = plan.change(&Address::consumer("prod", "vpce")).unwrap();
+    assert_eq!(vpce.after["service_name"], Shown::KnownAfterApply);
+    let rule = plan.change(&Address::provider("cluster_sg_rule")).unwrap();
+    assert_eq!(rule.after["source_cidr"], Shown::Known(Value::str("192.168.0.0/24")));
+}
+
+#[test]
+fn a_converged_world_has_no_changes() {
+    let nodes = seed_nodes();
+    let world = converged(&nodes);
+    let observations = observe_all(&nodes, |node| Observed::Present(world[&node.address].clone()));
+    let plan = decide("portainer-edge", &refs(&nodes), &observations);
+    let summary = plan.summary();
+    assert!(!summary.has_changes(), "{:#?}", plan.changes.iter().filter(|c| c.action.mutates()).collect::<Vec<_>>());
+    assert_eq!(summary.read, 1, "the NLB is always read");
+}
+
+#[test]
+fn drift_updates_and_immutable_fields_replace_with_reasons() {
+    let nodes = seed_nodes();
+    let observations = observe_all(&nodes, |node| {
+        let mut live = matching(node);
+        if node.address.as_str() == "provider.nlb_subnet" {
+            live.attributes.insert("cidr_block".into(), Value::str("192.168.9.0/24"));
+        }
+        if node.address.as_str() == "provider.edge_compute" {
+            live.attributes.insert("EnableEdgeComputeFeatures".into(), Value::Bool(false));
+        }
+        Observed::Present(live)
+    });
+    let plan = decide("portainer-edge", &refs(&nodes), &observations);
+    let subnet = plan.change(&Address::provider("nlb_subnet")).unwrap();
+    assert_eq!(subnet.action, Action::Replace);
+    assert!(subnet.reasons.contains(&Reason::ForcesReplacement { field: "cidr_block".into() }));
+    assert_eq!(subnet.before["cidr_block"], Shown::Known(Value::str("192.168.9.0/24")));
+
+    let settings = plan.change(&Address::provider("edge_compute")).unwrap();
+    assert_eq!(settings.action, Action::Update);
+    assert_eq!(settings.reasons, [Reason::Drift { field: "EnableEdgeComputeFeatures".into() }]);
+    // The restart depends on the settings revision, which changes: it is planned too, and
+    // says why.
+    let restart = plan.change(&Address::provider("portainer_restart")).unwrap();
+    assert_eq!(restart.action, Action::Update);
+    assert!(
+        matches!(&restart.reasons[..], [Reason::UpstreamChanging { upstream, .. }] if upstream.as_str() == "provider.edge_compute")
+    );
+}
+
+#[test]
+fn secrets_are_shown_as_references_or_fingerprints_only() {
+    let nodes = seed_nodes();
+    let observations = observe_all(&nodes, |_| Observed::Absent);
+    let plan = decide("portainer-edge", &refs(&nodes), &observations);
+    let settings = plan.change(&Address::provider("edge_compute")).unwrap();
+    assert_eq!(settings.after["api_key"], Shown::Sensitive("env:PORTAINER_API_KEY".into()));
+    let agent = plan.change(&Address::consumer("prod", "agent")).unwrap();
+    assert_eq!(agent.after["EDGE_KEY"], Shown::KnownAfterApply);
+}
+
+#[test]
+fn unobservable_nodes_are_read_not_guessed() {
+    let nodes = seed_nodes();
+    let mut observations = observe_all(&nodes, |n| Observed::Present(matching(n)));
+    observations[0].result = Err(ObserveError { message: "AccessDenied".into(), retryable: false });
+    let plan = decide("portainer-edge", &refs(&nodes), &observations);
+    assert_eq!(plan.changes[0].action, Action::Read);
+    assert_eq!(plan.changes[0].reasons, [Reason::Unobservable]);
+}
+
+#[test]
+fn a_saved_plan_names_exactly_the_nodes_that_moved() {
+    let nodes = seed_nodes();
+    let world = converged(&nodes);
+    let observations = observe_all(&nodes, |node| Observed::Present(world[&node.address].clone()));
+    let plan = decide("portainer-edge", &refs(&nodes), &observations);
+    assert_eq!(stale_nodes(&plan, &observations), Vec::<Address>::new());
+
+    let mut moved = observations.clone();
+    let vpce = moved.iter_mut().find(|o| o.address == Address::consumer("prod", "vpce")).unwrap();
+    vpce.result = Ok(Observed::Absent);
+    assert_eq!(stale_nodes(&plan, &moved), [Address::consumer("prod", "vpce")]);
+    assert_eq!(action_of(&plan, "consumer.prod.vpce"), Action::NoOp);
+}
