@@ -17,6 +17,8 @@ pub struct Cli {
 pub enum Command {
     /// Check specs statically, before anything touches AWS (for pull requests).
     Lint(LintArgs),
+    /// Print the resource graph a spec compiles to (Graphviz DOT or Mermaid).
+    Graph(GraphArgs),
     /// Decode, check, re-point and re-encode a Portainer EDGE_KEY read from stdin or a file.
     #[command(name = "edge-key")]
     EdgeKey(EdgeKeyArgs),
@@ -33,6 +35,24 @@ pub struct LintArgs {
     /// Spec files to lint.
     #[arg(required = true, value_name = "SPEC")]
     pub specs: Vec<std::path::PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GraphArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+    pub format: GraphFormat,
+    /// The spec.
+    #[arg(value_name = "SPEC")]
+    pub spec: std::path::PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GraphFormat {
+    /// Graphviz DOT (`| dot -Tsvg`).
+    Dot,
+    /// A Mermaid flowchart (renders in GitHub markdown).
+    Mermaid,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -4,6 +4,7 @@
 pub mod args;
 mod diagnostics;
 mod edge_key_cmd;
+mod graph_cmd;
 mod lint_cmd;
 
 use std::process::ExitCode;
@@ -31,6 +32,7 @@ pub fn main() -> ExitCode {
     };
     let code = match cli.command {
         args::Command::Lint(args) => lint_cmd::run(args),
+        args::Command::Graph(args) => graph_cmd::run(args),
         args::Command::EdgeKey(args) => edge_key_cmd::run(args),
     };
     ExitCode::from(code)

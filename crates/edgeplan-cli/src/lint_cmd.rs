@@ -13,7 +13,7 @@ use crate::exit;
 const MAX_REFERENCED_FILE_BYTES: u64 = 1024 * 1024;
 
 /// Reads files a spec references from the file system.
-struct FsFiles;
+pub(crate) struct FsFiles;
 
 impl FileSource for FsFiles {
     fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
@@ -59,7 +59,7 @@ pub(crate) fn run(args: LintArgs) -> u8 {
     exit_code(&reports, args.max_warnings)
 }
 
-fn read_spec(path: &Path) -> std::io::Result<Vec<u8>> {
+pub(crate) fn read_spec(path: &Path) -> std::io::Result<Vec<u8>> {
     // Read one byte past the limit so an oversized spec becomes a finding, not an OOM.
     let file = std::fs::File::open(path)?;
     let mut bytes = Vec::new();
@@ -74,7 +74,7 @@ fn exit_code(reports: &[FileReport], max_warnings: Option<usize>) -> u8 {
     if errors > 0 || max_warnings.is_some_and(|max| warnings > max) { exit::FINDINGS } else { exit::OK }
 }
 
-fn render_human(reports: &[FileReport]) -> String {
+pub(crate) fn render_human(reports: &[FileReport]) -> String {
     let handler = crate::diagnostics::report_handler();
     let mut out = String::new();
     for report in reports {

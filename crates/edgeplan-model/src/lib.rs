@@ -11,10 +11,12 @@
 
 pub mod backend;
 mod compile;
+mod graph;
 mod node;
 mod value;
 
 pub use backend::{Action, Backend, LiveObject, Observation, Observed};
 pub use compile::compile;
+pub use graph::{GraphError, ResourceGraph, resource_graph};
 pub use node::{Address, Expr, Identity, Node, NodeKind, Reference, Scope};
 pub use value::Value;

@@ -58,3 +58,30 @@ fn secrets_compile_to_references_only() {
         assert!(!everything.contains("Literal"), "{name}");
     }
 }
+
+#[test]
+fn the_example_specs_compile_to_acyclic_graphs_in_the_documented_order() {
+    for (name, nodes) in examples() {
+        let count = nodes.len();
+        let graph = edgeplan_model::resource_graph(nodes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(graph.len(), count);
+        let order: Vec<String> = graph.topological_order().iter().map(|a| a.to_string()).collect();
+        let position = |a: &str| order.iter().position(|o| o == a).unwrap_or_else(|| panic!("{name}: {a}"));
+        // IAM → subnet → Service → SG rule → endpoint service → VPCE → accept → key → agent,
+        // derived from references alone.
+        let chain = [
+            "provider.lb_controller_policy",
+            "provider.nlb",
+            "provider.endpoint_service",
+            "consumer.prod.vpce",
+            "consumer.prod.connection_acceptance",
+            "consumer.prod.agent",
+        ];
+        for pair in chain.windows(2) {
+            assert!(position(pair[0]) < position(pair[1]), "{name}: {} before {}", pair[0], pair[1]);
+        }
+        assert!(position("provider.nlb_subnet") < position("provider.tunnel_service"), "{name}");
+        assert!(position("provider.tunnel_service") < position("provider.cluster_sg_rule"), "{name}");
+        assert!(position("consumer.prod.agent_key") < position("consumer.prod.agent"), "{name}");
+    }
+}
