@@ -9,4 +9,4 @@ mod decide;
 mod model;
 
 pub use decide::{decide, stale_nodes};
-pub use model::{Change, FORMAT_VERSION, Plan, Reason, Shown, Summary, fingerprint};
+pub use model::{Change, FORMAT_VERSION, NodeDiagnostic, Plan, Reason, Shown, Summary, fingerprint};

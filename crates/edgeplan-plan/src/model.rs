@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use edgeplan_diag::Finding;
 use edgeplan_model::backend::ObserveError;
 use edgeplan_model::{Action, Address, NodeKind, Observed, Value};
 use sha2::{Digest, Sha256};
@@ -112,12 +113,22 @@ impl Summary {
     }
 }
 
+/// A diagnostic about live state (a "live rule"), attached to the node it concerns. Same rule
+/// catalog, severities and renderers as lint; `finding.span` points into the spec when the
+/// spec line that causes it is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeDiagnostic {
+    pub address: Address,
+    pub finding: Finding,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub format_version: u32,
     pub stack: String,
     /// Changes in dependency order.
     pub changes: Vec<Change>,
+    pub diagnostics: Vec<NodeDiagnostic>,
 }
 
 impl Plan {
@@ -134,6 +145,10 @@ impl Plan {
             }
         }
         summary
+    }
+
+    pub fn diagnostics_of<'a>(&'a self, address: &'a Address) -> impl Iterator<Item = &'a Finding> + 'a {
+        self.diagnostics.iter().filter(move |d| &d.address == address).map(|d| &d.finding)
     }
 
     pub fn change(&self, address: &Address) -> Option<&Change> {
