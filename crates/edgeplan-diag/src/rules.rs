@@ -14,6 +14,8 @@ pub enum Stage {
     Static,
     /// Rules about the suppression comments themselves.
     Suppression,
+    /// Rules over observed live state, run by `edgeplan plan` and attached to a node.
+    Live,
 }
 
 /// Base of every rule's help URI (the rule's section in docs/rules.md).
@@ -220,6 +222,50 @@ catalog! {
     UnusedIgnore = "EP182", "unused-ignore", Note, Suppression,
         "An edgeplan-ignore comment suppresses nothing",
         "remove the comment";
+
+    // --- live state (plan) ---------------------------------------------------------------------
+    LiveControllerPolicyMissing = "EP201", "controller-policy-missing-actions", Error, Live,
+        "The LB controller role's policy lacks actions an internal NLB needs",
+        "let edgeplan apply the policy document the spec names (a new default policy version)";
+    LivePolicyVersionLimit = "EP202", "policy-version-limit", Note, Live,
+        "The controller policy already has 5 versions",
+        "nothing to do: the plan names the oldest non-default version it deletes first";
+    LiveTargetPortMismatch = "EP203", "target-port-mismatch", Error, Live,
+        "The tunnel Service targets a port the tunnel server does not listen on",
+        "edgeplan sets targetPort from the deployment's --tunnel-port (tunnelPort: auto)";
+    LiveNlbSubnetPublic = "EP204", "nlb-subnet-public", Error, Live,
+        "The NLB subnet's effective route table routes to an internet gateway",
+        "give the subnet its own route table without a 0.0.0.0/0 → igw- route (edgeplan does for a subnet it creates)";
+    LiveNoSgPath = "EP205", "no-sg-path", Error, Live,
+        "No security group rule admits the NLB to the tunnel port",
+        "edgeplan adds the cluster security group rule from the NLB subnet to the tunnel port";
+    LiveEdgeComputeOff = "EP206", "edge-compute-off", Warning, Live,
+        "Portainer's Edge Compute features are off",
+        "edgeplan turns them on and restarts Portainer, which the seed found necessary";
+    LiveNlbInternetFacing = "EP207", "nlb-internet-facing", Error, Live,
+        "The existing tunnel NLB is internet-facing",
+        "the scheme cannot change in place: delete the Service so the controller recreates the NLB as internal";
+    LiveNoSharedAzId = "EP208", "no-shared-az-id", Error, Live,
+        "The endpoint's subnets share no Availability Zone ID with the NLB",
+        "add a consumer subnet in one of the NLB's AZ IDs (compared by ID: names differ per account)";
+    LiveConnectionPending = "EP209", "connection-pending-acceptance", Warning, Live,
+        "An endpoint connection is waiting for acceptance",
+        "edgeplan accepts the connections of the consumers in the spec";
+    LiveAgentKeyNotCanonical = "EP210", "agent-key-not-canonical", Error, Live,
+        "The agent's EDGE_KEY is not canonical (padding, whitespace or another alphabet)",
+        "edgeplan rewrites the key canonically (standard alphabet, no padding) through the Kubernetes API";
+    LiveAgentKeyWrongTunnel = "EP211", "agent-key-wrong-tunnel", Error, Live,
+        "The agent's EDGE_KEY does not point at the VPC endpoint",
+        "edgeplan rewrites field 2 of the key to <vpce-dns>:<listener port>";
+    LiveEdgeIdMismatch = "EP212", "edge-id-mismatch", Error, Live,
+        "The environment's EdgeID differs from the agent's EDGE_ID",
+        "the tunnel credentials are encrypted with the EdgeID: edgeplan sets the agent's EDGE_ID from the environment";
+    LiveUnobservable = "EP213", "unobservable", Error, Live,
+        "A node's live state could not be read",
+        "check credentials and access for the node's scope (AWS profile, kube context, Portainer API key)";
+    LiveAdoptedMissing = "EP214", "adopted-resource-missing", Error, Live,
+        "A resource the spec names by ID does not exist",
+        "fix the ID in the spec, or remove it to let edgeplan create and own the resource";
 }
 
 /// The rule with this ID. Every `RuleId` has exactly one catalog entry (tested).
