@@ -20,6 +20,11 @@ impl Address {
         Address(format!("consumer.{consumer}.{name}"))
     }
 
+    /// An address from its full text (`consumer.prod.vpce`), e.g. to name a sibling node.
+    pub fn from_text(full: &str) -> Address {
+        Address(full.to_string())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

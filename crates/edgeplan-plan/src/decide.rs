@@ -34,7 +34,8 @@ pub fn decide(stack: &str, nodes: &[&Node], observations: &[Observation]) -> Pla
         planned_outputs.insert(node.address.clone(), outputs_after(node, observation.copied(), &change));
         changes.push(change);
     }
-    Plan { format_version: FORMAT_VERSION, stack: stack.to_string(), changes, diagnostics: Vec::new() }
+    let diagnostics = crate::rules::live_rules(nodes, observations);
+    Plan { format_version: FORMAT_VERSION, stack: stack.to_string(), changes, diagnostics }
 }
 
 fn decide_node(

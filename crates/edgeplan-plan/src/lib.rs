@@ -7,6 +7,8 @@
 
 mod decide;
 mod model;
+mod rules;
 
 pub use decide::{decide, stale_nodes};
 pub use model::{Change, FORMAT_VERSION, NodeDiagnostic, Plan, Reason, Shown, Summary, fingerprint};
+pub use rules::live_rules;

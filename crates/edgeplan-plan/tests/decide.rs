@@ -1,68 +1,11 @@
 //! The decision function over the seed spec's nodes, with hand-built observations.
 
-use std::collections::BTreeMap;
+mod common;
 
-use edgeplan_diag::SourceFile;
+use common::{converged, matching, observe_all, refs, seed_nodes};
 use edgeplan_model::backend::ObserveError;
-use edgeplan_model::{Action, Address, Expr, LiveObject, Node, Observation, Observed, Value, compile};
+use edgeplan_model::{Action, Address, Observed, Value};
 use edgeplan_plan::{Reason, Shown, decide, stale_nodes};
-
-fn seed_nodes() -> Vec<Node> {
-    let text = include_str!("../../../specs/seed.yaml");
-    let spec = edgeplan_spec::parse(&SourceFile::new("seed.yaml", text)).expect("seed parses");
-    compile(&spec)
-}
-
-/// A live object that matches the node's literal attributes, with every output known: an
-/// output named like a desired attribute has that attribute's value, as real objects do.
-fn matching(node: &Node) -> LiveObject {
-    converged(std::slice::from_ref(node)).remove(&node.address).expect("one node")
-}
-
-/// Live objects for a world where everything already matches the spec: references resolve
-/// to the upstream object's outputs.
-fn converged(nodes: &[Node]) -> BTreeMap<Address, LiveObject> {
-    let mut world: BTreeMap<Address, LiveObject> = BTreeMap::new();
-    for node in nodes {
-        let attributes: BTreeMap<String, Value> = node
-            .desired
-            .iter()
-            .map(|(field, expr)| {
-                let value = match expr {
-                    Expr::Lit(value) => value.clone(),
-                    Expr::Ref(reference) => world
-                        .get(&reference.node)
-                        .map_or_else(|| Value::Str(format!("{reference}")), |up| up.outputs[reference.output].clone()),
-                };
-                (field.to_string(), value)
-            })
-            .collect();
-        let outputs = node
-            .kind
-            .outputs()
-            .iter()
-            .map(|o| {
-                (
-                    o.to_string(),
-                    attributes.get(*o).cloned().unwrap_or_else(|| Value::Str(format!("{}.{o}", node.address))),
-                )
-            })
-            .collect();
-        world.insert(
-            node.address.clone(),
-            LiveObject { id: format!("id-of-{}", node.address), attributes, outputs, owned: true },
-        );
-    }
-    world
-}
-
-fn observe_all(nodes: &[Node], f: impl Fn(&Node) -> Observed) -> Vec<Observation> {
-    nodes.iter().map(|n| Observation { address: n.address.clone(), result: Ok(f(n)) }).collect()
-}
-
-fn refs(nodes: &[Node]) -> Vec<&Node> {
-    nodes.iter().collect()
-}
 
 fn action_of(plan: &edgeplan_plan::Plan, address: &str) -> Action {
     plan.changes.iter().find(|c| c.address.as_str() == address).map(|c| c.action).expect(address)
