@@ -149,6 +149,10 @@ catalog! {
         "A consumer's AWS account is not an allowed principal of the endpoint service",
         "add arn:aws:iam::<account>:root to endpointService.allowedPrincipals, or omit the list to let edgeplan derive it";
 
+    SubnetOutsideServiceAz = "EP118", "subnet-outside-nlb-az", Error, Static,
+        "A consumer subnet is in an Availability Zone the endpoint service does not serve",
+        "list only subnets in the NLB subnet's AZ: CreateVpcEndpoint refuses a subnet in any other AZ";
+
     // --- the tunnel Service and its annotations ---------------------------------------------------
     SchemeNotInternal = "EP120", "nlb-scheme-internal", Error, Static,
         "The tunnel NLB must be internal",

@@ -160,12 +160,13 @@ fn provider_nodes(spec: &Spec) -> Vec<Node> {
         n.desired.insert("subnet_route_table", reference(&association, "route_table_id"));
     }
 
-    let sg_identity = match provider.cluster_security_group.as_ref().and_then(|g| g.id.as_ref()) {
-        Some(id) => Identity::Adopted { id: id.value.clone() },
-        None => Identity::Owned,
-    };
+    // The rule is always edgeplan's own; a group named in the spec is where it goes.
+    let sg_identity = Identity::Owned;
     let n = b.node(sg_rule.clone(), NodeKind::ClusterSgRule, aws.clone(), sg_identity);
     n.desired.insert("cluster_name", Expr::lit(provider.cluster.name.value.as_str()));
+    if let Some(group) = provider.cluster_security_group.as_ref().and_then(|g| g.id.as_ref()) {
+        n.desired.insert("security_group_id", Expr::lit(group.value.as_str()));
+    }
     n.desired.insert("protocol", Expr::lit("tcp"));
     n.desired.insert("port", reference(&service, "target_port"));
     n.desired.insert("source_cidr", reference(&subnet, "cidr_block"));

@@ -5,3 +5,4 @@
 //! terminal rendering lives in the CLI, the only crate that knows about the terminal.
 
 pub mod lint;
+pub mod plan;

@@ -144,6 +144,21 @@ fn shared_az(ctx: &mut Ctx<'_>) {
         };
         let Some((nlb_az, consumer_azs)) = nlb_where else { continue };
         if consumer_azs.iter().any(|az| az.value == nlb_az.value) {
+            // Some subnet is shared; any other one would make CreateVpcEndpoint fail.
+            for az in consumer_azs.iter().filter(|az| az.value != nlb_az.value) {
+                let mut finding = Finding::of(
+                    RuleId::SubnetOutsideServiceAz,
+                    span(az),
+                    format!(
+                        "consumer `{}` has a subnet in {}; the endpoint service is only in {}",
+                        consumer.name.value, az.value, nlb_az.value
+                    ),
+                );
+                if let Some(s) = span(nlb_az) {
+                    finding = finding.with_related(s, "NLB subnet AZ");
+                }
+                findings.push(finding);
+            }
             continue;
         }
         let listed: Vec<&str> = consumer_azs.iter().map(|az| az.as_str()).collect();
