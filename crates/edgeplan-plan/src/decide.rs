@@ -90,8 +90,14 @@ fn decide_node(
             Shown::KnownAfterApply => {
                 Some(Reason::UpstreamChanging { field: field.clone(), upstream: upstream_of(node, field) })
             }
-            Shown::Sensitive(_) if change.before.get(field) == Some(wanted) => None,
-            _ if change.before.get(field) == Some(wanted) => None,
+            // A secret given by reference cannot be compared with the live fingerprint until the
+            // reference is read (apply time); an existing value is not reported as drift.
+            Shown::Sensitive(label)
+                if !label.starts_with("sha256:") && matches!(change.before.get(field), Some(Shown::Sensitive(_))) =>
+            {
+                None
+            }
+            _ if change.before.get(field).is_some_and(|before| equivalent(before, wanted)) => None,
             _ if immutable(node.kind, field) && !matches!(node.identity, Identity::Adopted { .. }) => {
                 Some(Reason::ForcesReplacement { field: field.clone() })
             }
@@ -108,6 +114,21 @@ fn decide_node(
         Action::Update
     };
     change
+}
+
+/// Equal, or equal as JSON documents (an IAM policy pretty-printed in the spec's file and
+/// compact in AWS is the same policy: no perpetual diff).
+fn equivalent(before: &Shown, after: &Shown) -> bool {
+    if before == after {
+        return true;
+    }
+    match (before, after) {
+        (Shown::Known(Value::Str(a)), Shown::Known(Value::Str(b))) => {
+            let parse = |text: &str| serde_json::from_str::<serde_json::Value>(text).ok().filter(|v| v.is_object());
+            matches!((parse(a), parse(b)), (Some(x), Some(y)) if x == y)
+        }
+        _ => false,
+    }
 }
 
 /// Desired attributes, references resolved through upstream planned outputs.

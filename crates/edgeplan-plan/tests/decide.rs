@@ -108,3 +108,60 @@ fn a_saved_plan_names_exactly_the_nodes_that_moved() {
     assert_eq!(stale_nodes(&plan, &moved), [Address::consumer("prod", "vpce")]);
     assert_eq!(action_of(&plan, "consumer.prod.vpce"), Action::NoOp);
 }
+
+#[test]
+fn json_documents_equal_after_normalization_are_not_drift() {
+    let mut nodes = seed_nodes();
+    let policy = nodes.iter_mut().find(|n| n.address.as_str() == "provider.lb_controller_policy").unwrap();
+    policy.desired.insert(
+        "policy_document",
+        edgeplan_model::Expr::lit("{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": []\n}"),
+    );
+    let world = converged(&nodes);
+    let observations = observe_all(&nodes, |node| {
+        let mut live = world[&node.address].clone();
+        if node.address.as_str() == "provider.lb_controller_policy" {
+            live.attributes.insert("policy_document".into(), Value::str(r#"{"Statement":[],"Version":"2012-10-17"}"#));
+        }
+        Observed::Present(live)
+    });
+    let plan = decide("portainer-edge", &refs(&nodes), &observations);
+    let change = plan.change(&Address::provider("lb_controller_policy")).unwrap();
+    assert_eq!(change.action, Action::NoOp, "{:?}", change.reasons);
+
+    let observations = observe_all(&nodes, |node| {
+        let mut live = world[&node.address].clone();
+        if node.address.as_str() == "provider.lb_controller_policy" {
+            live.attributes
+                .insert("policy_document".into(), Value::str(r#"{"Statement":[{}],"Version":"2012-10-17"}"#));
+        }
+        Observed::Present(live)
+    });
+    let plan = decide("portainer-edge", &refs(&nodes), &observations);
+    assert_eq!(action_of(&plan, "provider.lb_controller_policy"), Action::Update);
+}
+
+#[test]
+fn a_different_key_fingerprint_is_drift_but_an_unread_secret_reference_is_not() {
+    let nodes = seed_nodes();
+    let world = converged(&nodes);
+    let with_agent = |edge_key: &str, agent_secret: Option<&str>| {
+        observe_all(&nodes, |node| {
+            let mut live = world[&node.address].clone();
+            if node.address.as_str() == "consumer.prod.agent_key" {
+                live.outputs.insert("key".into(), Value::str("sha256:1111111111111111"));
+            }
+            if node.address.as_str() == "consumer.prod.agent" {
+                live.attributes.insert("EDGE_KEY".into(), Value::str(edge_key));
+                if let Some(secret) = agent_secret {
+                    live.attributes.insert("AGENT_SECRET".into(), Value::str(secret));
+                }
+            }
+            Observed::Present(live)
+        })
+    };
+    let plan = decide("portainer-edge", &refs(&nodes), &with_agent("sha256:2222222222222222", None));
+    assert_eq!(action_of(&plan, "consumer.prod.agent"), Action::Update);
+    let plan = decide("portainer-edge", &refs(&nodes), &with_agent("sha256:1111111111111111", None));
+    assert_eq!(action_of(&plan, "consumer.prod.agent"), Action::NoOp);
+}
