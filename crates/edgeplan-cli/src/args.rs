@@ -17,6 +17,8 @@ pub struct Cli {
 pub enum Command {
     /// Check specs statically, before anything touches AWS (for pull requests).
     Lint(LintArgs),
+    /// Show what apply would change, and why, from live state (for now: a simulated world).
+    Plan(PlanArgs),
     /// Print the resource graph a spec compiles to (Graphviz DOT or Mermaid).
     Graph(GraphArgs),
     /// Decode, check, re-point and re-encode a Portainer EDGE_KEY read from stdin or a file.
@@ -35,6 +37,33 @@ pub struct LintArgs {
     /// Spec files to lint.
     #[arg(required = true, value_name = "SPEC")]
     pub specs: Vec<std::path::PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// Observe and plan against this simulated world file instead of real clouds (the
+    /// embedded world: no cloud account needed). Required until the real backends land.
+    #[arg(long, value_name = "FILE")]
+    pub world: Option<std::path::PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
+    pub format: PlanFormat,
+    /// Exit 0 when there are no changes, 2 when there are changes, 1 on errors.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// The spec.
+    #[arg(value_name = "SPEC")]
+    pub spec: std::path::PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    /// Terraform-like text, summary first.
+    Human,
+    /// The plan as JSON (format_version, changes, diagnostics, summary).
+    Json,
+    /// Markdown for a pull-request comment, with a Mermaid graph of the changes.
+    Markdown,
 }
 
 #[derive(Debug, clap::Args)]

@@ -1,33 +1,13 @@
 //! `edgeplan graph`: the resource DAG a spec compiles to, as DOT or Mermaid.
 
-use std::io::Write;
-use std::path::Path;
-
-use edgeplan_diag::{Severity, SourceFile};
-
 use crate::args::{GraphArgs, GraphFormat};
 use crate::exit;
-use crate::lint_cmd::{FsFiles, read_spec, render_human};
+use std::io::Write;
 
 pub(crate) fn run(args: GraphArgs) -> u8 {
-    let path = &args.spec;
-    let bytes = match read_spec(path) {
-        Ok(bytes) => bytes,
-        Err(err) => {
-            eprintln!("error[edgeplan::cannot-read]: cannot read {}: {err}", path.display());
-            return exit::CANNOT_RUN;
-        }
-    };
-    // A graph of a spec with errors would be a graph of something else: lint first.
-    let base_dir = path.parent().unwrap_or(Path::new("."));
-    let report = edgeplan_lint::lint_bytes(&path.display().to_string(), &bytes, base_dir, &FsFiles);
-    if report.count(Severity::Error) > 0 {
-        eprint!("{}", render_human(std::slice::from_ref(&report)));
-        return exit::FINDINGS;
-    }
-    let Ok(text) = std::str::from_utf8(&bytes) else { return exit::FINDINGS };
-    let Ok(spec) = edgeplan_spec::parse(&SourceFile::new(path.display().to_string(), text)) else {
-        return exit::FINDINGS;
+    let (_, spec) = match crate::spec_input::load_clean_spec(&args.spec) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
     };
     let graph = match edgeplan_model::resource_graph(edgeplan_model::compile(&spec)) {
         Ok(graph) => graph,

@@ -6,6 +6,8 @@ mod diagnostics;
 mod edge_key_cmd;
 mod graph_cmd;
 mod lint_cmd;
+mod plan_cmd;
+mod spec_input;
 
 use std::process::ExitCode;
 
@@ -33,6 +35,7 @@ pub fn main() -> ExitCode {
     let code = match cli.command {
         args::Command::Lint(args) => lint_cmd::run(args),
         args::Command::Graph(args) => graph_cmd::run(args),
+        args::Command::Plan(args) => plan_cmd::run(args),
         args::Command::EdgeKey(args) => edge_key_cmd::run(args),
     };
     ExitCode::from(code)

@@ -34,7 +34,15 @@ pub fn decide(stack: &str, nodes: &[&Node], observations: &[Observation]) -> Pla
         planned_outputs.insert(node.address.clone(), outputs_after(node, observation.copied(), &change));
         changes.push(change);
     }
-    let diagnostics = crate::rules::live_rules(nodes, observations);
+    let mut diagnostics = crate::rules::live_rules(nodes, observations);
+    // A trap this plan fixes is reported, not fatal: say so and lower it to a warning.
+    for diagnostic in &mut diagnostics {
+        let fixed = changes.iter().any(|c: &Change| c.address == diagnostic.address && c.action.mutates());
+        if fixed && diagnostic.finding.severity > edgeplan_diag::Severity::Warning {
+            diagnostic.finding.severity = edgeplan_diag::Severity::Warning;
+            diagnostic.finding.help = format!("fixed by this plan: {}", diagnostic.finding.help);
+        }
+    }
     Plan { format_version: FORMAT_VERSION, stack: stack.to_string(), changes, diagnostics }
 }
 
@@ -211,10 +219,10 @@ fn outputs_after(node: &Node, observation: Option<&Observation>, change: &Change
         .collect()
 }
 
-/// Outputs that an in-place update alters: revisions, rollouts and the target port move with
-/// any change.
+/// Outputs that an in-place update alters: revisions, rollouts and policy versions move with
+/// any change; a restart does not change the deployment's `--tunnel-port`.
 fn changes_output(change: &Change, output: &str) -> bool {
-    matches!(output, "revision" | "rollout" | "default_version" | "tunnel_port" | "target_port" | "key")
+    matches!(output, "revision" | "rollout" | "default_version" | "key")
         || change.reasons.iter().any(|r| matches!(r, Reason::Drift { field } if field == output))
 }
 

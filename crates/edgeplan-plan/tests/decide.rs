@@ -165,3 +165,13 @@ fn a_different_key_fingerprint_is_drift_but_an_unread_secret_reference_is_not() 
     let plan = decide("portainer-edge", &refs(&nodes), &with_agent("sha256:1111111111111111", None));
     assert_eq!(action_of(&plan, "consumer.prod.agent"), Action::NoOp);
 }
+
+#[test]
+fn a_trap_the_plan_fixes_is_a_warning_and_says_so() {
+    let nodes = seed_nodes();
+    let observations = observe_all(&nodes, |_| Observed::Absent);
+    let plan = decide("portainer-edge", &refs(&nodes), &observations);
+    let rule = plan.diagnostics.iter().find(|d| d.finding.code() == "EP205").expect("EP205 on the missing rule");
+    assert_eq!(rule.finding.severity, edgeplan_diag::Severity::Warning);
+    assert!(rule.finding.help.starts_with("fixed by this plan: "));
+}

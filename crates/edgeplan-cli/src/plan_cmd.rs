@@ -1,0 +1,105 @@
+//! `edgeplan plan`: compile, observe, decide, render. The backend today is the simulated
+//! world (`--world`); the AWS, Kubernetes and Portainer backends plug into the same trait.
+
+use std::io::Write;
+use std::path::Path;
+
+use edgeplan_diag::Severity;
+use edgeplan_model::{Backend, Expr, Node, NodeKind, Value};
+use edgeplan_render::plan::RenderContext;
+
+use crate::args::{PlanArgs, PlanFormat};
+use crate::exit;
+
+/// `--detailed-exitcode`: changes present.
+const CHANGES: u8 = 2;
+
+pub(crate) fn run(args: PlanArgs) -> u8 {
+    let (source, spec) = match crate::spec_input::load_clean_spec(&args.spec) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let Some(world_path) = &args.world else {
+        eprintln!("error[edgeplan::no-backend]: no backend to observe live state");
+        eprintln!("  help: pass --world FILE to plan against a simulated world, e.g. testdata/worlds/seed.yaml");
+        return exit::CANNOT_RUN;
+    };
+    let backend = match load_world(world_path) {
+        Ok(backend) => backend,
+        Err(code) => return code,
+    };
+    let base_dir = args.spec.parent().unwrap_or(Path::new("."));
+    let mut nodes = edgeplan_model::compile(&spec);
+    if let Err(code) = inline_policy_documents(&mut nodes, base_dir) {
+        return code;
+    }
+    let graph = match edgeplan_model::resource_graph(nodes) {
+        Ok(graph) => graph,
+        Err(err) => {
+            eprintln!("error[edgeplan::graph]: {err}");
+            eprintln!("  help: this is a bug in edgeplan's compiler; please report it with the spec");
+            return exit::FINDINGS;
+        }
+    };
+    let ordered: Vec<&Node> = graph.iter().map(|(_, node)| node).collect();
+    let stack = spec.metadata.name.value.as_str();
+    let observations = match block_on(backend.observe(stack, &ordered)) {
+        Ok(observations) => observations,
+        Err(err) => {
+            eprintln!("error[edgeplan::runtime]: {err}");
+            return exit::CANNOT_RUN;
+        }
+    };
+    let plan = edgeplan_plan::decide(stack, &ordered, &observations);
+    let context = RenderContext {
+        source: Some(source),
+        edges: graph.edges().map(|(from, to, _)| (from.clone(), to.clone())).collect(),
+        ..RenderContext::default()
+    };
+    let output = match args.format {
+        PlanFormat::Human => edgeplan_render::plan::human(&plan, &context),
+        PlanFormat::Json => edgeplan_render::plan::json(&plan, &context),
+        PlanFormat::Markdown => edgeplan_render::plan::markdown(&plan, &context),
+    };
+    let mut stdout = std::io::stdout().lock();
+    if stdout.write_all(output.as_bytes()).and_then(|()| stdout.flush()).is_err() {
+        return exit::CANNOT_RUN;
+    }
+    let errors = plan.diagnostics.iter().any(|d| d.finding.severity == Severity::Error);
+    match (errors, args.detailed_exitcode, plan.summary().has_changes()) {
+        (true, _, _) => exit::FINDINGS,
+        (false, true, true) => CHANGES,
+        _ => exit::OK,
+    }
+}
+
+fn load_world(path: &Path) -> Result<edgeplan_sim::SimBackend, u8> {
+    let text = std::fs::read_to_string(path).map_err(|err| {
+        eprintln!("error[edgeplan::cannot-read]: cannot read world {}: {err}", path.display());
+        exit::CANNOT_RUN
+    })?;
+    edgeplan_sim::SimBackend::load(&text).map_err(|err| {
+        eprintln!("error[edgeplan::world]: {}: {err}", path.display());
+        eprintln!("  help: world files are written by edgeplan; start from testdata/worlds/seed.yaml");
+        exit::CANNOT_RUN
+    })
+}
+
+/// The spec names the controller policy by path; the plan compares its content.
+fn inline_policy_documents(nodes: &mut [Node], base_dir: &Path) -> Result<(), u8> {
+    for node in nodes.iter_mut().filter(|n| n.kind == NodeKind::LbControllerPolicy) {
+        let Some(Expr::Lit(Value::Str(path))) = node.desired.get("policy_document").cloned() else { continue };
+        let text = std::fs::read_to_string(base_dir.join(&path)).map_err(|err| {
+            eprintln!("error[edgeplan::cannot-read]: cannot read policy document {path}: {err}");
+            exit::CANNOT_RUN
+        })?;
+        node.desired.insert("policy_document", Expr::lit(text));
+    }
+    Ok(())
+}
+
+/// Backends are async (real ones wait on the network); one current-thread runtime per command.
+fn block_on<T>(future: impl std::future::Future<Output = T>) -> std::io::Result<T> {
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    Ok(runtime.block_on(future))
+}

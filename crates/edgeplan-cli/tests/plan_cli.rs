@@ -1,0 +1,81 @@
+//! `edgeplan plan` on the embedded simulated worlds: golden output and exit codes.
+
+use std::path::Path;
+use std::process::Command;
+
+fn edgeplan(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_edgeplan"))
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("edgeplan runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn seed_world_plan_in_every_format() {
+    for format in ["human", "json", "markdown"] {
+        let (code, stdout, stderr) =
+            edgeplan(&["plan", "specs/seed.yaml", "--world", "testdata/worlds/seed.yaml", "--format", format]);
+        assert_eq!(code, 0, "{stderr}");
+        insta::assert_snapshot!(format!("seed_{format}"), stdout);
+    }
+}
+
+#[test]
+fn the_seed_plan_names_the_traps_and_their_fixes() {
+    let (_, human, _) = edgeplan(&["plan", "specs/seed.yaml", "--world", "testdata/worlds/seed.yaml"]);
+    // Trap 1: the ALB-era policy, fixed by a new policy version.
+    assert!(human.contains("warning[EP201]") && human.contains("ec2:DescribeRouteTables"), "{human}");
+    // Trap 2: the Service targets the real tunnel port read from --tunnel-port.
+    assert!(human.contains("target_port                                  = 30776"), "{human}");
+    // Trap 3: the security group rule, created.
+    assert!(human.contains("warning[EP205]"), "{human}");
+    // Trap 4: Edge Compute turned on, Portainer restarted after it.
+    assert!(human.contains("warning[EP206]") && human.contains("provider.portainer_restart"), "{human}");
+    // Single-tier VPC: the NLB gets its own subnet with a route table without an IGW route.
+    assert!(human.contains("+ provider.nlb_route_table (aws_route_table) will be created"), "{human}");
+}
+
+#[test]
+fn fleet_world_plan() {
+    let (code, stdout, stderr) = edgeplan(&["plan", "specs/fleet.yaml", "--world", "testdata/worlds/fleet.yaml"]);
+    assert_eq!(code, 0, "{stderr}");
+    insta::assert_snapshot!("fleet_human", stdout);
+}
+
+#[test]
+fn detailed_exitcode_is_two_with_changes() {
+    let (code, _, _) =
+        edgeplan(&["plan", "specs/seed.yaml", "--world", "testdata/worlds/seed.yaml", "--detailed-exitcode"]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn a_bad_world_or_no_world_cannot_run() {
+    let (code, _, stderr) = edgeplan(&["plan", "specs/seed.yaml", "--world", "testdata/bad/empty.yaml"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("error[edgeplan::world]"), "{stderr}");
+    let (code, _, stderr) = edgeplan(&["plan", "specs/seed.yaml"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--world"), "{stderr}");
+    let (code, _, stderr) =
+        edgeplan(&["plan", "testdata/bad/scheme-internet-facing.yaml", "--world", "testdata/worlds/seed.yaml"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("EP120"), "{stderr}");
+}
+
+#[test]
+fn no_secret_reference_is_resolved_or_printed_beyond_its_label() {
+    for format in ["human", "json", "markdown"] {
+        let (_, stdout, _) =
+            edgeplan(&["plan", "specs/seed.yaml", "--world", "testdata/worlds/seed.yaml", "--format", format]);
+        // The Portainer key in the world is only ever shown as a fingerprint.
+        assert!(!stdout.contains("aHR0cHM6"), "{format}: an EDGE_KEY leaked");
+    }
+}
