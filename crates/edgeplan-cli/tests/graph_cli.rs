@@ -1,21 +1,8 @@
 //! `edgeplan graph`: the resource DAG of the example specs, pinned.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
-fn edgeplan(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_edgeplan"))
-        .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("edgeplan runs");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use common::edgeplan;
 
 #[test]
 fn seed_graph_as_dot_and_mermaid() {

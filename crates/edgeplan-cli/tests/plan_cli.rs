@@ -1,21 +1,8 @@
 //! `edgeplan plan` on the embedded simulated worlds: golden output and exit codes.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
-fn edgeplan(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_edgeplan"))
-        .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("edgeplan runs");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use common::edgeplan;
 
 #[test]
 fn seed_world_plan_in_every_format() {

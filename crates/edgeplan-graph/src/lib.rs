@@ -33,6 +33,7 @@ mod render;
 pub use builder::{DuplicateNode, GraphBuilder, UnknownNode};
 pub use cycle::{Cycle, CycleError};
 pub use dag::{Dag, Iter, NotInGraph};
+pub use render::{mermaid_escaped, mermaid_ids};
 
 use std::fmt;
 

@@ -77,7 +77,7 @@ const MERMAID_KEYWORDS: &[&str] = &[
 
 /// One id per key, unique. Keys that already are valid ids claim theirs first, so `a_b`
 /// stays `a_b` and `a.b` becomes `a_b_2`, whatever their order.
-fn mermaid_ids(keys: &[String]) -> Vec<String> {
+pub fn mermaid_ids(keys: &[String]) -> Vec<String> {
     let wanted: Vec<String> = keys.iter().map(|key| mermaid_id(key)).collect();
     let mut ids = vec![String::new(); keys.len()];
     let mut taken = HashSet::new();
@@ -104,7 +104,8 @@ fn mermaid_id(key: &str) -> String {
     id
 }
 
-fn mermaid_escaped(text: &str) -> String {
+/// Label text for inside Mermaid's double quotes: entity codes for what its parser would read.
+pub fn mermaid_escaped(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

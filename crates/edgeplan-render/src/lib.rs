@@ -4,5 +4,6 @@
 //! (no filtering, no re-ordering beyond what a format demands, no exit codes). The miette
 //! terminal rendering lives in the CLI, the only crate that knows about the terminal.
 
+mod diagnostic_json;
 pub mod lint;
 pub mod plan;

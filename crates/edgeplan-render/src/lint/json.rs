@@ -3,7 +3,7 @@
 use edgeplan_diag::{FileReport, Finding, SourceFile};
 use serde::Serialize;
 
-use super::Region;
+use crate::diagnostic_json::{DiagnosticJson, diagnostic_json};
 
 /// Bumped only when a key is removed or changes meaning; new keys do not bump it.
 pub const JSON_FORMAT_VERSION: &str = "1";
@@ -28,32 +28,7 @@ struct Counts {
     suppressed: usize,
 }
 
-/// `code`, `severity`, `message`, `help`, `file`, `line`, `column`, `end_line` and `end_column`
-/// are a public contract: always present, positions `null` for a finding without a span.
-#[derive(Serialize)]
-struct Diagnostic<'a> {
-    code: &'static str,
-    name: &'static str,
-    severity: &'static str,
-    message: &'a str,
-    help: &'a str,
-    help_uri: String,
-    file: &'a str,
-    line: Option<usize>,
-    column: Option<usize>,
-    end_line: Option<usize>,
-    end_column: Option<usize>,
-    related: Vec<RelatedLocation<'a>>,
-}
-
-#[derive(Serialize)]
-struct RelatedLocation<'a> {
-    message: &'a str,
-    line: usize,
-    column: usize,
-    end_line: usize,
-    end_column: usize,
-}
+type Diagnostic<'a> = DiagnosticJson<'a>;
 
 #[derive(Serialize)]
 struct SuppressedDiagnostic<'a> {
@@ -95,33 +70,7 @@ pub fn json(reports: &[FileReport]) -> String {
     text
 }
 
+/// The file is always known in lint, so `file` is always a string here.
 fn diagnostic<'a>(source: &'a SourceFile, finding: &'a Finding) -> Diagnostic<'a> {
-    let region = finding.span.map(|span| Region::of(source, span));
-    Diagnostic {
-        code: finding.code(),
-        name: finding.rule.name,
-        severity: finding.severity.as_str(),
-        message: &finding.message,
-        help: &finding.help,
-        help_uri: finding.rule.help_uri(),
-        file: &source.path,
-        line: region.map(|r| r.line),
-        column: region.map(|r| r.column),
-        end_line: region.map(|r| r.end_line),
-        end_column: region.map(|r| r.end_column),
-        related: finding
-            .related
-            .iter()
-            .map(|related| {
-                let region = Region::of(source, related.span);
-                RelatedLocation {
-                    message: &related.message,
-                    line: region.line,
-                    column: region.column,
-                    end_line: region.end_line,
-                    end_column: region.end_column,
-                }
-            })
-            .collect(),
-    }
+    diagnostic_json(Some(source), finding)
 }

@@ -4,10 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use edgeplan_diag::{Finding, SourceFile};
+use edgeplan_diag::SourceFile;
 use edgeplan_model::Value;
 use edgeplan_plan::{Change, NodeDiagnostic, Plan, Reason, Shown};
 use serde::Serialize;
+
+use crate::diagnostic_json::{DiagnosticJson, diagnostic_json};
 
 use super::RenderContext;
 
@@ -77,27 +79,8 @@ enum Json {
 #[derive(Serialize)]
 struct Diagnostic<'a> {
     address: &'a str,
-    code: &'static str,
-    name: &'static str,
-    severity: &'static str,
-    message: &'a str,
-    help: &'a str,
-    help_uri: String,
-    file: Option<&'a str>,
-    line: Option<usize>,
-    column: Option<usize>,
-    end_line: Option<usize>,
-    end_column: Option<usize>,
-    related: Vec<RelatedLocation<'a>>,
-}
-
-#[derive(Serialize)]
-struct RelatedLocation<'a> {
-    message: &'a str,
-    line: Option<usize>,
-    column: Option<usize>,
-    end_line: Option<usize>,
-    end_column: Option<usize>,
+    #[serde(flatten)]
+    diagnostic: DiagnosticJson<'a>,
 }
 
 /// The JSON plan: `format_version`, `stack`, `summary`, `changes` (every node, no-ops
@@ -171,35 +154,5 @@ fn value_json(value: &Value) -> serde_json::Value {
 }
 
 fn diagnostic<'a>(source: Option<&'a SourceFile>, node: &'a NodeDiagnostic) -> Diagnostic<'a> {
-    let finding: &Finding = &node.finding;
-    let region = |span| source.map(|source| source.range(span));
-    let primary = finding.span.and_then(region);
-    Diagnostic {
-        address: node.address.as_str(),
-        code: finding.code(),
-        name: finding.rule.name,
-        severity: finding.severity.as_str(),
-        message: &finding.message,
-        help: &finding.help,
-        help_uri: finding.rule.help_uri(),
-        file: source.map(|s| s.path.as_str()),
-        line: primary.map(|(start, _)| start.line),
-        column: primary.map(|(start, _)| start.column),
-        end_line: primary.map(|(_, end)| end.line),
-        end_column: primary.map(|(_, end)| end.column),
-        related: finding
-            .related
-            .iter()
-            .map(|related| {
-                let range = region(related.span);
-                RelatedLocation {
-                    message: &related.message,
-                    line: range.map(|(start, _)| start.line),
-                    column: range.map(|(start, _)| start.column),
-                    end_line: range.map(|(_, end)| end.line),
-                    end_column: range.map(|(_, end)| end.column),
-                }
-            })
-            .collect(),
-    }
+    Diagnostic { address: node.address.as_str(), diagnostic: diagnostic_json(source, &node.finding) }
 }

@@ -139,7 +139,7 @@ fn mermaid(changes: &[&Change], edges: &[(Address, Address)]) -> String {
     let mut used: BTreeSet<Action> = BTreeSet::new();
     for (change, id) in changes.iter().zip(&ids) {
         let label = format!("{} {}\n{}", change.action.symbol(), change.address, change.kind);
-        let _ = writeln!(out, "    {id}[\"{}\"]:::{}", mermaid_escaped(&label), class(change.action));
+        let _ = writeln!(out, "    {id}[\"{}\"]:::{}", edgeplan_graph::mermaid_escaped(&label), class(change.action));
         used.insert(change.action);
     }
     // Edges between two listed changes, in plan (dependency) order.
@@ -180,49 +180,10 @@ fn style(action: Action) -> &'static str {
     }
 }
 
-/// Addresses with every character outside `[A-Za-z0-9_]` replaced by `_`, prefixed `n_` when
-/// empty or starting with a digit, suffixed `_2`, `_3`… on collision.
+/// Mermaid node ids for the changes, unique and safe (shared with `edgeplan graph`).
 fn mermaid_ids(changes: &[&Change]) -> Vec<String> {
-    let mut taken: BTreeSet<String> = BTreeSet::new();
-    changes
-        .iter()
-        .map(|change| {
-            let mut base: String = change
-                .address
-                .as_str()
-                .chars()
-                .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
-                .collect();
-            if base.chars().next().is_none_or(|c| c.is_ascii_digit()) {
-                base.insert_str(0, "n_");
-            }
-            let mut id = base.clone();
-            let mut suffix = 2;
-            while taken.contains(&id) {
-                id = format!("{base}_{suffix}");
-                suffix += 1;
-            }
-            taken.insert(id.clone());
-            id
-        })
-        .collect()
-}
-
-/// Mermaid label text inside double quotes: entity codes for what its parser would read.
-fn mermaid_escaped(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("#quot;"),
-            '#' => out.push_str("#35;"),
-            '&' => out.push_str("#amp;"),
-            '<' => out.push_str("#lt;"),
-            '>' => out.push_str("#gt;"),
-            '\n' => out.push_str("<br>"),
-            c => out.push(c),
-        }
-    }
-    out
+    let keys: Vec<String> = changes.iter().map(|change| change.address.to_string()).collect();
+    edgeplan_graph::mermaid_ids(&keys)
 }
 
 fn html(text: &str) -> String {
