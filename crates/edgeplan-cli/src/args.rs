@@ -51,6 +51,10 @@ pub struct PlanArgs {
     /// Exit 0 when there are no changes, 2 when there are changes, 1 on errors.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Save the plan, with the spec's and every node's observed-state fingerprint, so apply can
+    /// later refuse it if anything moved.
+    #[arg(short = 'o', long = "out", value_name = "PLAN")]
+    pub out: Option<std::path::PathBuf>,
     /// The spec.
     #[arg(value_name = "SPEC")]
     pub spec: std::path::PathBuf,

@@ -51,6 +51,13 @@ pub(crate) fn run(args: PlanArgs) -> u8 {
         }
     };
     let plan = edgeplan_plan::decide(stack, &ordered, &observations);
+    if let Some(out) = &args.out {
+        let saved = edgeplan_plan::SavedPlan::from_plan(&plan, source.text());
+        if let Err(err) = std::fs::write(out, saved.to_json()) {
+            eprintln!("error[edgeplan::cannot-write]: cannot write {}: {err}", out.display());
+            return exit::CANNOT_RUN;
+        }
+    }
     let context = RenderContext {
         source: Some(source),
         edges: graph.edges().map(|(from, to, _)| (from.clone(), to.clone())).collect(),

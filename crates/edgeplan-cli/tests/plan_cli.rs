@@ -66,3 +66,18 @@ fn no_secret_reference_is_resolved_or_printed_beyond_its_label() {
         assert!(!stdout.contains("aHR0cHM6"), "{format}: an EDGE_KEY leaked");
     }
 }
+
+#[test]
+fn a_saved_plan_is_written_and_reads_back() {
+    let dir = std::env::temp_dir().join(format!("edgeplan-plan-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("seed.plan.json");
+    let (code, _, stderr) =
+        edgeplan(&["plan", "specs/seed.yaml", "--world", "testdata/worlds/seed.yaml", "-o", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let saved = edgeplan_plan::SavedPlan::from_json(&text).expect("a saved plan");
+    assert_eq!(saved.stack, "portainer-edge");
+    assert_eq!(saved.changes.len(), 17);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

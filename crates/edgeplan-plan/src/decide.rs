@@ -229,10 +229,14 @@ fn changes_output(change: &Change, output: &str) -> bool {
 /// Nodes whose live state moved since the plan was computed: a saved plan that names any is
 /// stale for those nodes.
 pub fn stale_nodes(plan: &Plan, fresh: &[Observation]) -> Vec<Address> {
+    moved(plan.changes.iter().map(|c| (&c.address, c.observed_fingerprint.as_str())), fresh)
+}
+
+/// The recorded `(address, fingerprint)` pairs whose fresh observation differs or is missing.
+pub(crate) fn moved<'a>(recorded: impl Iterator<Item = (&'a Address, &'a str)>, fresh: &[Observation]) -> Vec<Address> {
     let fresh: BTreeMap<&Address, String> = fresh.iter().map(|o| (&o.address, fingerprint(&o.result))).collect();
-    plan.changes
-        .iter()
-        .filter(|change| fresh.get(&change.address).is_none_or(|now| *now != change.observed_fingerprint))
-        .map(|change| change.address.clone())
+    recorded
+        .filter(|(address, recorded)| fresh.get(address).is_none_or(|now| now != recorded))
+        .map(|(address, _)| address.clone())
         .collect()
 }

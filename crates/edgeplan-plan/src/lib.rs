@@ -8,7 +8,9 @@
 mod decide;
 mod model;
 mod rules;
+mod saved;
 
 pub use decide::{decide, stale_nodes};
 pub use model::{Change, FORMAT_VERSION, NodeDiagnostic, Plan, Reason, Shown, Summary, fingerprint};
 pub use rules::live_rules;
+pub use saved::{SavedChange, SavedPlan, SavedPlanError, spec_fingerprint};

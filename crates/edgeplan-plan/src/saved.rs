@@ -1,0 +1,175 @@
+//! Saved plans (`edgeplan plan -o FILE`): what apply will later execute, with a fingerprint of
+//! the spec and, per node, of the observed state each decision was made from. Apply refuses a
+//! saved plan whose spec changed, or names exactly the nodes whose live state moved since.
+
+use std::fmt;
+
+use edgeplan_model::{Action, Address, Observation};
+use serde_json::{Value as Json, json};
+use sha2::{Digest, Sha256};
+
+use crate::model::{FORMAT_VERSION, Plan};
+
+/// A saved plan as stored: enough to check staleness and to say what apply will do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedPlan {
+    pub format_version: u32,
+    pub stack: String,
+    /// `sha256:` of the spec text the plan was made from.
+    pub spec_fingerprint: String,
+    pub changes: Vec<SavedChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedChange {
+    pub address: Address,
+    pub action: Action,
+    pub observed_fingerprint: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SavedPlanError {
+    Malformed(String),
+    NewerFormat {
+        found: u32,
+        supported: u32,
+    },
+    OtherSpec {
+        saved: String,
+        current: String,
+    },
+    OtherStack {
+        saved: String,
+        current: String,
+    },
+    /// Live state moved since planning, for exactly these nodes.
+    Stale(Vec<Address>),
+}
+
+impl fmt::Display for SavedPlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SavedPlanError::Malformed(why) => write!(f, "the saved plan is not readable: {why}"),
+            SavedPlanError::NewerFormat { found, supported } => {
+                write!(f, "the saved plan has format {found}; this edgeplan reads up to {supported}")
+            }
+            SavedPlanError::OtherSpec { saved, current } => {
+                write!(f, "the saved plan was made from another spec ({saved}; the spec is now {current})")
+            }
+            SavedPlanError::OtherStack { saved, current } => {
+                write!(f, "the saved plan is for stack `{saved}`, not `{current}`")
+            }
+            SavedPlanError::Stale(nodes) => {
+                let list: Vec<&str> = nodes.iter().map(Address::as_str).collect();
+                write!(f, "live state changed since the plan was made, for: {}", list.join(", "))
+            }
+        }
+    }
+}
+
+impl std::error::Error for SavedPlanError {}
+
+/// `sha256:` + 16 hex digits of the spec text.
+pub fn spec_fingerprint(spec_text: &str) -> String {
+    let digest = Sha256::digest(spec_text.as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+fn action_from(text: &str) -> Option<Action> {
+    [Action::NoOp, Action::Read, Action::Create, Action::Update, Action::Replace, Action::Delete]
+        .into_iter()
+        .find(|a| a.as_str() == text)
+}
+
+impl SavedPlan {
+    pub fn from_plan(plan: &Plan, spec_text: &str) -> SavedPlan {
+        SavedPlan {
+            format_version: plan.format_version,
+            stack: plan.stack.clone(),
+            spec_fingerprint: spec_fingerprint(spec_text),
+            changes: plan
+                .changes
+                .iter()
+                .map(|c| SavedChange {
+                    address: c.address.clone(),
+                    action: c.action,
+                    observed_fingerprint: c.observed_fingerprint.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The file's text: JSON, stable order, no secrets (fingerprints only).
+    pub fn to_json(&self) -> String {
+        let changes: Vec<Json> = self
+            .changes
+            .iter()
+            .map(|c| {
+                json!({"address": c.address.as_str(), "action": c.action.as_str(), "observed_fingerprint": c.observed_fingerprint})
+            })
+            .collect();
+        let document = json!({
+            "format_version": self.format_version,
+            "stack": self.stack,
+            "spec_fingerprint": self.spec_fingerprint,
+            "changes": changes,
+        });
+        let mut text = serde_json::to_string_pretty(&document).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+
+    /// Read a saved plan; a newer format is refused before anything else is interpreted.
+    pub fn from_json(text: &str) -> Result<SavedPlan, SavedPlanError> {
+        let malformed = |why: &str| SavedPlanError::Malformed(why.to_string());
+        let document: Json = serde_json::from_str(text).map_err(|e| SavedPlanError::Malformed(e.to_string()))?;
+        let version =
+            document.get("format_version").and_then(Json::as_u64).ok_or_else(|| malformed("no format_version"))?;
+        let version = u32::try_from(version).map_err(|_| malformed("format_version out of range"))?;
+        if version > FORMAT_VERSION {
+            return Err(SavedPlanError::NewerFormat { found: version, supported: FORMAT_VERSION });
+        }
+        let text_field = |name: &str| {
+            document
+                .get(name)
+                .and_then(Json::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| malformed(&format!("no {name}")))
+        };
+        let stack = text_field("stack")?;
+        let spec_fingerprint = text_field("spec_fingerprint")?;
+        let changes = document
+            .get("changes")
+            .and_then(Json::as_array)
+            .ok_or_else(|| malformed("no changes"))?
+            .iter()
+            .map(|c| {
+                let field = |name: &str| {
+                    c.get(name).and_then(Json::as_str).ok_or_else(|| malformed(&format!("a change has no {name}")))
+                };
+                Ok(SavedChange {
+                    address: Address::from_text(field("address")?),
+                    action: action_from(field("action")?).ok_or_else(|| malformed("unknown action"))?,
+                    observed_fingerprint: field("observed_fingerprint")?.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, SavedPlanError>>()?;
+        Ok(SavedPlan { format_version: version, stack, spec_fingerprint, changes })
+    }
+
+    /// May this plan still be applied? Same stack, same spec, and no node whose live state
+    /// moved; otherwise the error names exactly what differs.
+    pub fn check(&self, stack: &str, spec_text: &str, fresh: &[Observation]) -> Result<(), SavedPlanError> {
+        if self.stack != stack {
+            return Err(SavedPlanError::OtherStack { saved: self.stack.clone(), current: stack.to_string() });
+        }
+        let current = spec_fingerprint(spec_text);
+        if self.spec_fingerprint != current {
+            return Err(SavedPlanError::OtherSpec { saved: self.spec_fingerprint.clone(), current });
+        }
+        let moved =
+            crate::decide::moved(self.changes.iter().map(|c| (&c.address, c.observed_fingerprint.as_str())), fresh);
+        if moved.is_empty() { Ok(()) } else { Err(SavedPlanError::Stale(moved)) }
+    }
+}
