@@ -12,10 +12,12 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use crate::rss_probe::{self, Measurement};
-use crate::{fleet_spec, workspace};
+use crate::{fleet_spec, fleet_world, workspace};
 
 const FLEET_CONSUMERS: usize = 1000;
 const MIB: u64 = 1024 * 1024;
+/// The widest label, so the figures line up.
+const LABEL_WIDTH: usize = 36;
 
 /// What one benchmark runs and what it should stay under.
 struct Benchmark {
@@ -44,20 +46,29 @@ pub(crate) fn run() -> Result<()> {
     let edgeplan = workspace::target_dir().join("release").join(format!("edgeplan{}", std::env::consts::EXE_SUFFIX));
     let fleet_spec = write_fleet_spec(&root)?;
     require_clean_lint(&edgeplan, &fleet_spec)?;
+    let fleet_world = write_fleet_world()?;
+    require_plan_runs(&edgeplan, &fleet_spec, &fleet_world)?;
 
     println!();
     let mut failures = Vec::new();
     let mut any_rss_bound = false;
-    for benchmark in benchmarks(&root, &edgeplan, &fleet_spec) {
+    for benchmark in benchmarks(&root, &edgeplan, &fleet_spec, &fleet_world) {
         match measure(&benchmark) {
             Ok(summary) => {
                 any_rss_bound |= !summary.rss_is_exact;
                 println!("{}", format_result(&benchmark, &summary));
             }
             Err(err) => {
-                println!("{:<34} FAILED: {err:#}", benchmark.label);
+                println!("{:<LABEL_WIDTH$} FAILED: {err:#}", benchmark.label);
                 failures.push(benchmark.label);
             }
+        }
+    }
+    match graph_build(&fleet_spec) {
+        Ok(line) => println!("{line}"),
+        Err(err) => {
+            println!("{:<LABEL_WIDTH$} FAILED: {err:#}", GRAPH_BUILD_LABEL);
+            failures.push(GRAPH_BUILD_LABEL.to_string());
         }
     }
     println!();
@@ -73,7 +84,7 @@ pub(crate) fn run() -> Result<()> {
 }
 
 /// The list to extend: one entry per printed line.
-fn benchmarks(root: &Path, edgeplan: &Path, fleet_spec: &Path) -> Vec<Benchmark> {
+fn benchmarks(root: &Path, edgeplan: &Path, fleet_spec: &Path, fleet_world: &Path) -> Vec<Benchmark> {
     let lint_json = |spec: &Path| -> Vec<OsString> {
         vec![edgeplan.into(), "lint".into(), "--format".into(), "json".into(), spec.into()]
     };
@@ -94,7 +105,52 @@ fn benchmarks(root: &Path, edgeplan: &Path, fleet_spec: &Path) -> Vec<Benchmark>
             median_under: Duration::from_millis(150),
             max_rss_under_bytes: Some(100 * MIB),
         },
+        Benchmark {
+            label: format!("plan fleet-{FLEET_CONSUMERS} on a generated world"),
+            command: plan_json(edgeplan, fleet_spec, fleet_world),
+            warmup_runs: 2,
+            timed_runs: 10,
+            median_under: Duration::from_millis(300),
+            max_rss_under_bytes: Some(200 * MIB),
+        },
     ]
+}
+
+fn plan_json(edgeplan: &Path, spec: &Path, world: &Path) -> Vec<OsString> {
+    vec![edgeplan.into(), "plan".into(), spec.into(), "--world".into(), world.into(), "--format".into(), "json".into()]
+}
+
+const GRAPH_BUILD_LABEL: &str = "graph build (1000 consumers)";
+const GRAPH_BUILD_RUNS: usize = 20;
+
+/// In-process: `resource_graph(compile(spec))` for the fleet spec, parsed once outside the
+/// timing. No policy documents are inlined (the CLI's only step between the two).
+fn graph_build(fleet_spec: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(fleet_spec).with_context(|| format!("reading {}", fleet_spec.display()))?;
+    let source = edgeplan_diag::SourceFile::new(fleet_spec.display().to_string(), text);
+    let spec = edgeplan_spec::parse(&source).map_err(|finding| anyhow::anyhow!("{}", finding.message))?;
+    let mut walls = Vec::with_capacity(GRAPH_BUILD_RUNS);
+    let mut counts = (0, 0);
+    for _ in 0..GRAPH_BUILD_RUNS {
+        let start = std::time::Instant::now();
+        let graph =
+            edgeplan_model::resource_graph(edgeplan_model::compile(&spec)).map_err(|err| anyhow::anyhow!("{err}"))?;
+        walls.push(start.elapsed());
+        counts = (graph.len(), graph.edges().len());
+        drop(std::hint::black_box(graph));
+    }
+    walls.sort_unstable();
+    let min = walls[0];
+    let middle = walls.len() / 2;
+    let median = (walls[middle - 1] + walls[middle]) / 2;
+    Ok(format!(
+        "{:<LABEL_WIDTH$} median {:>8}  min {:>8}  ({} nodes, {} edges; {GRAPH_BUILD_RUNS} runs in-process)",
+        GRAPH_BUILD_LABEL,
+        format_duration(median),
+        format_duration(min),
+        counts.0,
+        counts.1,
+    ))
 }
 
 fn build_release_binary(root: &Path) -> Result<()> {
@@ -123,6 +179,15 @@ fn write_fleet_spec(root: &Path) -> Result<PathBuf> {
     let path = bench_dir.join(format!("fleet-{FLEET_CONSUMERS}.yaml"));
     std::fs::write(&path, &yaml).with_context(|| format!("writing {}", path.display()))?;
     println!("generated: {} ({} consumers, {} KiB)", workspace::display(&path), FLEET_CONSUMERS, yaml.len() / 1024);
+    Ok(path)
+}
+
+/// Write target/bench/fleet-N.world.yaml, the simulated world the fleet spec is planned on.
+fn write_fleet_world() -> Result<PathBuf> {
+    let path = workspace::target_dir().join("bench").join(format!("fleet-{FLEET_CONSUMERS}.world.yaml"));
+    let yaml = fleet_world::generate(FLEET_CONSUMERS)?;
+    std::fs::write(&path, &yaml).with_context(|| format!("writing {}", path.display()))?;
+    println!("generated: {} ({} KiB)", workspace::display(&path), yaml.len() / 1024);
     Ok(path)
 }
 
@@ -163,6 +228,49 @@ fn require_clean_lint(edgeplan: &Path, spec: &Path) -> Result<()> {
     )
 }
 
+/// The plan bench must time a plan, not an error: run it once and show why it fails.
+fn require_plan_runs(edgeplan: &Path, spec: &Path, world: &Path) -> Result<()> {
+    let command = plan_json(edgeplan, spec, world);
+    let output = Command::new(&command[0])
+        .args(&command[1..])
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {}", edgeplan.display()))?;
+    if output.status.success() {
+        println!("planned: {}", plan_summary(&String::from_utf8_lossy(&output.stdout)));
+        return Ok(());
+    }
+    bail!(
+        "`{}` failed ({}):\n{}",
+        display_command(&command),
+        output.status,
+        String::from_utf8_lossy(&output.stderr).trim_end()
+    )
+}
+
+/// "create 3, update 1, …" from the JSON plan: every object with a string `action` counts.
+fn plan_summary(plan: &str) -> String {
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(plan) else {
+        return "a plan that is not JSON".to_string();
+    };
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    count_strings(&json, "action", &mut counts);
+    counts.iter().map(|(action, count)| format!("{action} {count}")).collect::<Vec<_>>().join(", ")
+}
+
+fn count_strings(value: &serde_json::Value, key: &str, counts: &mut std::collections::BTreeMap<String, usize>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if let Some(serde_json::Value::String(text)) = map.get(key) {
+                *counts.entry(text.clone()).or_default() += 1;
+            }
+            map.values().for_each(|v| count_strings(v, key, counts));
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| count_strings(v, key, counts)),
+        _ => {}
+    }
+}
+
 /// "N error, M warning" from the JSON report: every object with a string `severity` is a
 /// finding. Falls back to the report's last line (the human summary) if it is not JSON.
 fn finding_counts(report: &str) -> String {
@@ -170,24 +278,11 @@ fn finding_counts(report: &str) -> String {
         return report.lines().last().unwrap_or("no output").to_string();
     };
     let mut counts = std::collections::BTreeMap::<String, usize>::new();
-    count_severities(&json, &mut counts);
+    count_strings(&json, "severity", &mut counts);
     if counts.is_empty() {
         return "no findings with a severity in the JSON report".to_string();
     }
     counts.iter().map(|(severity, count)| format!("{count} {severity}")).collect::<Vec<_>>().join(", ")
-}
-
-fn count_severities(value: &serde_json::Value, counts: &mut std::collections::BTreeMap<String, usize>) {
-    match value {
-        serde_json::Value::Object(map) => {
-            if let Some(serde_json::Value::String(severity)) = map.get("severity") {
-                *counts.entry(severity.clone()).or_default() += 1;
-            }
-            map.values().for_each(|v| count_severities(v, counts));
-        }
-        serde_json::Value::Array(items) => items.iter().for_each(|v| count_severities(v, counts)),
-        _ => {}
-    }
 }
 
 fn measure(benchmark: &Benchmark) -> Result<Summary> {
@@ -251,7 +346,7 @@ fn format_result(benchmark: &Benchmark, summary: &Summary) -> String {
     }
     let rss = format!("{}{}", if summary.rss_is_exact { "" } else { "≤" }, format_mib(summary.max_rss_bytes));
     format!(
-        "{:<34} median {:>8}  p95 {:>8}  min {:>8}  max RSS {:>9}  (target median {})",
+        "{:<LABEL_WIDTH$} median {:>8}  p95 {:>8}  min {:>8}  max RSS {:>9}  (target median {})",
         benchmark.label,
         format_duration(summary.median),
         format_duration(summary.p95),

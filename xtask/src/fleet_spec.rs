@@ -7,15 +7,15 @@ use std::fmt::Write as _;
 use anyhow::{Context, Result, bail};
 
 /// The seed's provider account; most consumers live here and name their AZ.
-const PROVIDER_ACCOUNT: &str = "123456789012";
+pub(crate) const PROVIDER_ACCOUNT: &str = "123456789012";
 /// A second account for every `PARTNER_EVERY`-th consumer, which must give AZ *IDs*: AZ names
 /// map to different physical zones in different accounts.
-const PARTNER_ACCOUNT: &str = "210987654321";
+pub(crate) const PARTNER_ACCOUNT: &str = "210987654321";
 const PARTNER_EVERY: usize = 4;
-const REGION: &str = "eu-west-1";
+pub(crate) const REGION: &str = "eu-west-1";
 /// The seed's NLB subnet AZ, and the ID it is given here so partner consumers can match it.
-const NLB_AZ: &str = "eu-west-1b";
-const NLB_AZ_ID: &str = "euw1-az3";
+pub(crate) const NLB_AZ: &str = "eu-west-1b";
+pub(crate) const NLB_AZ_ID: &str = "euw1-az3";
 const AGENT_IMAGE_TAG: &str = "2.39.0";
 
 /// The whole spec: a header, the seed's provider section (adapted), then `consumers` consumers.
@@ -88,13 +88,40 @@ fn allow_partner_account(provider: &mut Vec<String>) -> Result<()> {
     Ok(())
 }
 
-fn push_consumer(yaml: &mut String, number: usize) -> Result<()> {
+/// One generated consumer's names and IDs: the spec and the bench world (fleet_world.rs) both
+/// take them from here, so they agree.
+pub(crate) struct FleetConsumer {
+    pub(crate) name: String,
+    /// In `PARTNER_ACCOUNT`, whose subnets are named by AZ ID; else in `PROVIDER_ACCOUNT`.
+    pub(crate) is_partner: bool,
+    pub(crate) account: &'static str,
+    pub(crate) cidr: String,
+    pub(crate) vpc_id: String,
+    pub(crate) subnet_id: String,
+    pub(crate) cluster_name: String,
+    pub(crate) kube_context: String,
+    pub(crate) environment: String,
+}
+
+pub(crate) fn consumer(number: usize) -> Result<FleetConsumer> {
     let name = format!("c{number:04}");
     let is_partner = number.is_multiple_of(PARTNER_EVERY);
-    let account = if is_partner { PARTNER_ACCOUNT } else { PROVIDER_ACCOUNT };
-    let cidr = consumer_cidr(number)?;
-    let vpc_id = aws_id("vpc", number as u64);
-    let subnet_id = aws_id("subnet", number as u64 | 1 << 32);
+    Ok(FleetConsumer {
+        is_partner,
+        account: if is_partner { PARTNER_ACCOUNT } else { PROVIDER_ACCOUNT },
+        cidr: consumer_cidr(number)?,
+        vpc_id: aws_id("vpc", number as u64),
+        subnet_id: aws_id("subnet", number as u64 | 1 << 32),
+        cluster_name: format!("cluster-{name}"),
+        kube_context: format!("ctx-{name}"),
+        environment: format!("edge-{name}"),
+        name,
+    })
+}
+
+fn push_consumer(yaml: &mut String, number: usize) -> Result<()> {
+    let FleetConsumer { name, is_partner, account, cidr, vpc_id, subnet_id, cluster_name, kube_context, environment } =
+        consumer(number)?;
     let subnet_az =
         if is_partner { format!("availabilityZoneId: {NLB_AZ_ID}") } else { format!("availabilityZone: {NLB_AZ}") };
     write!(
@@ -105,8 +132,8 @@ fn push_consumer(yaml: &mut String, number: usize) -> Result<()> {
         region: {REGION}
         profile: {name}
       cluster:
-        name: cluster-{name}
-        kubeContext: ctx-{name}
+        name: {cluster_name}
+        kubeContext: {kube_context}
       vpc:
         id: {vpc_id}
         cidr: {cidr}
@@ -118,7 +145,7 @@ fn push_consumer(yaml: &mut String, number: usize) -> Result<()> {
           allowedCidrs:
             - {cidr}
       environment:
-        name: edge-{name}
+        name: {environment}
       agent:
         namespace: portainer
         imageTag: {AGENT_IMAGE_TAG}

@@ -5,6 +5,7 @@
 mod bench;
 mod dist;
 mod fleet_spec;
+mod fleet_world;
 mod rss_probe;
 mod schema;
 mod workspace;
