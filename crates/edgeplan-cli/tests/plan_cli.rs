@@ -25,6 +25,8 @@ fn the_seed_plan_names_the_traps_and_their_fixes() {
     assert!(human.contains("warning[EP205]"), "{human}");
     // Trap 4: Edge Compute turned on, Portainer restarted after it.
     assert!(human.contains("warning[EP206]") && human.contains("provider.portainer_restart"), "{human}");
+    // Traps 5/6: Portainer's key points at its own host:30776; the agent gets a rewritten copy.
+    assert!(human.contains("note[EP215]") && human.contains("portainer.example.com:30776"), "{human}");
     // Single-tier VPC: the NLB gets its own subnet with a route table without an IGW route.
     assert!(human.contains("+ provider.nlb_route_table (aws_route_table) will be created"), "{human}");
 }

@@ -270,6 +270,9 @@ catalog! {
     LiveAdoptedMissing = "EP214", "adopted-resource-missing", Error, Live,
         "A resource the spec names by ID does not exist",
         "fix the ID in the spec, or remove it to let edgeplan create and own the resource";
+    LivePortainerKeyTunnel = "EP215", "portainer-key-tunnel", Note, Live,
+        "Portainer's EDGE_KEY for the environment points at its own host, not the VPC endpoint",
+        "nothing to do: edgeplan gives the agent a canonical copy whose field 2 is the VPC endpoint";
 }
 
 /// The rule with this ID. Every `RuleId` has exactly one catalog entry (tested).

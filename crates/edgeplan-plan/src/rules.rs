@@ -189,6 +189,18 @@ fn node_rules(view: &View<'_>, node: &Node) -> Vec<Finding> {
             ));
         }
         (NodeKind::AgentObjects, Some(live)) => findings.extend(agent_rules(view, node, live)),
+        (NodeKind::PortainerEnvironment, Some(live)) => {
+            if let Some(tunnel) = attr_str(live, "edge_key_tunnel").filter(|t| !t.contains(".vpce.amazonaws.com")) {
+                findings.push(Finding::of(
+                    RuleId::LivePortainerKeyTunnel,
+                    None,
+                    format!(
+                        "Portainer issued this environment's key for {tunnel} (its URL host and --tunnel-port), \
+                         which the agent cannot reach over PrivateLink"
+                    ),
+                ));
+            }
+        }
         _ => {}
     }
     findings

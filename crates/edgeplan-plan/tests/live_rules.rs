@@ -201,3 +201,21 @@ fn unobservable_and_adopted_missing() {
         Ok(Observed::Absent);
     assert_eq!(live_codes(&nodes, &observations), ["EP214 provider.nlb_subnet"]);
 }
+
+#[test]
+fn portainer_key_pointing_at_its_own_host() {
+    let fire = codes_after(|a, o| {
+        set(a, o, "consumer.prod.environment", "edge_key_tunnel", Value::str("portainer.example.com:30776"))
+    });
+    assert_eq!(fire, ["EP215 consumer.prod.environment"]);
+    let silent = codes_after(|a, o| {
+        set(
+            a,
+            o,
+            "consumer.prod.environment",
+            "edge_key_tunnel",
+            Value::str("vpce-0a-1.vpce-svc-0b.eu-west-1.vpce.amazonaws.com:8000"),
+        )
+    });
+    assert!(silent.is_empty());
+}
