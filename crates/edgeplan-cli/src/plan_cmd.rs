@@ -28,6 +28,16 @@ pub(crate) fn run(args: PlanArgs) -> u8 {
         Ok(backend) => backend,
         Err(code) => return code,
     };
+    let missing = world_mismatch(&backend.snapshot(), &spec);
+    if !missing.is_empty() {
+        eprintln!(
+            "error[edgeplan::world]: {} does not describe this spec: no {}",
+            world_path.display(),
+            missing.join(", no ")
+        );
+        eprintln!("  help: use the world made for this spec (testdata/worlds/<name>.yaml), or add what is missing");
+        return exit::CANNOT_RUN;
+    }
     let base_dir = args.spec.parent().unwrap_or(Path::new("."));
     let mut nodes = edgeplan_model::compile(&spec);
     if let Err(code) = inline_policy_documents(&mut nodes, base_dir) {
@@ -90,6 +100,37 @@ fn load_world(path: &Path) -> Result<edgeplan_sim::SimBackend, u8> {
         eprintln!("  help: world files are written by edgeplan; start from testdata/worlds/seed.yaml");
         exit::CANNOT_RUN
     })
+}
+
+/// What the spec's provider and consumers need that the world lacks: a world made for another
+/// spec is refused up front instead of producing a plan that creates everything.
+fn world_mismatch(world: &edgeplan_sim::World, spec: &edgeplan_spec::Spec) -> Vec<String> {
+    let mut missing = Vec::new();
+    let provider = &spec.spec.provider;
+    let mut aws = vec![&provider.aws];
+    let mut contexts = vec![provider.cluster.kube_context.value.as_str()];
+    for consumer in spec.spec.consumers.iter() {
+        aws.push(&consumer.aws);
+        contexts.push(consumer.cluster.kube_context.value.as_str());
+    }
+    for target in aws {
+        let (account, region) = (target.account_id.value.as_str(), target.region.value.as_str());
+        let found = world.aws.iter().any(|a| a.account == account && a.regions.iter().any(|r| r.region == region));
+        let entry = format!("AWS account {account} in {region}");
+        if !found && !missing.contains(&entry) {
+            missing.push(entry);
+        }
+    }
+    for context in contexts {
+        let entry = format!("kube context `{context}`");
+        if !world.kubernetes.iter().any(|c| c.context == context) && !missing.contains(&entry) {
+            missing.push(entry);
+        }
+    }
+    if !world.portainer.iter().any(|p| p.url == provider.portainer.url.value) {
+        missing.push(format!("Portainer at {}", provider.portainer.url.value));
+    }
+    missing
 }
 
 /// The spec names the controller policy by path; the plan compares its content.

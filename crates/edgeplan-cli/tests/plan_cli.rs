@@ -50,6 +50,10 @@ fn a_bad_world_or_no_world_cannot_run() {
     let (code, _, stderr) = edgeplan(&["plan", "specs/seed.yaml", "--world", "testdata/bad/empty.yaml"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("error[edgeplan::world]"), "{stderr}");
+    // A world made for another spec is refused, naming what it lacks.
+    let (code, _, stderr) = edgeplan(&["plan", "specs/fleet.yaml", "--world", "testdata/worlds/seed.yaml"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("does not describe this spec") && stderr.contains("kube context `platform`"), "{stderr}");
     let (code, _, stderr) = edgeplan(&["plan", "specs/seed.yaml"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("--world"), "{stderr}");
