@@ -124,8 +124,8 @@ fn decide_node(
     change
 }
 
-/// Equal, or equal as JSON documents (an IAM policy pretty-printed in the spec's file and
-/// compact in AWS is the same policy: no perpetual diff).
+/// Equal, equal as JSON documents (an IAM policy pretty-printed in the spec's file and compact
+/// in AWS is the same policy), or equal as sets: no perpetual diffs.
 fn equivalent(before: &Shown, after: &Shown) -> bool {
     if before == after {
         return true;
@@ -134,6 +134,14 @@ fn equivalent(before: &Shown, after: &Shown) -> bool {
         (Shown::Known(Value::Str(a)), Shown::Known(Value::Str(b))) => {
             let parse = |text: &str| serde_json::from_str::<serde_json::Value>(text).ok().filter(|v| v.is_object());
             matches!((parse(a), parse(b)), (Some(x), Some(y)) if x == y)
+        }
+        // Lists in the spec (principals, CIDRs, subnets) are sets to every API edgeplan drives:
+        // AWS returns them in its own order.
+        (Shown::Known(Value::List(a)), Shown::Known(Value::List(b))) => {
+            let (mut a, mut b) = (a.clone(), b.clone());
+            a.sort();
+            b.sort();
+            a == b
         }
         _ => false,
     }

@@ -175,3 +175,27 @@ fn a_trap_the_plan_fixes_is_a_warning_and_says_so() {
     assert_eq!(rule.finding.severity, edgeplan_diag::Severity::Warning);
     assert!(rule.finding.help.starts_with("fixed by this plan: "));
 }
+
+#[test]
+fn lists_are_compared_as_sets() {
+    let mut nodes = seed_nodes();
+    let permissions = nodes.iter_mut().find(|n| n.address.as_str() == "provider.endpoint_service_permissions").unwrap();
+    let (a, b) = ("arn:aws:iam::123456789012:root", "arn:aws:iam::210987654321:root");
+    permissions.desired.insert("allowed_principals", edgeplan_model::Expr::lit(vec![b, a]));
+    let world = converged(&nodes);
+    let with_principals = |principals: Vec<&str>| {
+        observe_all(&nodes, |node| {
+            let mut live = world[&node.address].clone();
+            if node.address.as_str() == "provider.endpoint_service_permissions" {
+                live.attributes.insert("allowed_principals".into(), Value::from(principals.clone()));
+            }
+            Observed::Present(live)
+        })
+    };
+    // AWS returns the same principals in its own order: no change.
+    let plan = decide("portainer-edge", &refs(&nodes), &with_principals(vec![a, b]));
+    assert_eq!(action_of(&plan, "provider.endpoint_service_permissions"), Action::NoOp);
+    // One principal missing: a real change.
+    let plan = decide("portainer-edge", &refs(&nodes), &with_principals(vec![a]));
+    assert_eq!(action_of(&plan, "provider.endpoint_service_permissions"), Action::Update);
+}
