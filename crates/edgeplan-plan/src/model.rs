@@ -159,8 +159,12 @@ impl Plan {
 /// A short, stable fingerprint of an observation: `sha256:` + 16 hex digits over a canonical
 /// rendering (attribute maps are ordered, so the rendering is deterministic).
 pub fn fingerprint(observed: &Result<Observed, ObserveError>) -> String {
-    let canonical = format!("{observed:?}");
-    let digest = Sha256::digest(canonical.as_bytes());
+    short_sha256(format!("{observed:?}").as_bytes())
+}
+
+/// `sha256:` + the first 16 hex digits: short enough to print, long enough to tell apart.
+pub(crate) fn short_sha256(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
     let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
 }

@@ -6,9 +6,8 @@ use std::fmt;
 
 use edgeplan_model::{Action, Address, Observation};
 use serde_json::{Value as Json, json};
-use sha2::{Digest, Sha256};
 
-use crate::model::{FORMAT_VERSION, Plan};
+use crate::model::{FORMAT_VERSION, Plan, short_sha256};
 
 /// A saved plan as stored: enough to check staleness and to say what apply will do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,9 +70,7 @@ impl std::error::Error for SavedPlanError {}
 
 /// `sha256:` + 16 hex digits of the spec text.
 pub fn spec_fingerprint(spec_text: &str) -> String {
-    let digest = Sha256::digest(spec_text.as_bytes());
-    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    short_sha256(spec_text.as_bytes())
 }
 
 fn action_from(text: &str) -> Option<Action> {
