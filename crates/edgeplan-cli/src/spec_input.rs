@@ -17,13 +17,14 @@ pub(crate) fn load_clean_spec(path: &Path) -> Result<(SourceFile, Spec), u8> {
         exit::CANNOT_RUN
     })?;
     let base_dir = path.parent().unwrap_or(Path::new("."));
-    let report = edgeplan_lint::lint_bytes(&path.display().to_string(), &bytes, base_dir, &FsFiles);
+    let (report, spec) = edgeplan_lint::lint_and_parse(&path.display().to_string(), &bytes, base_dir, &FsFiles);
     if report.count(Severity::Error) > 0 {
         eprint!("{}", render_human(std::slice::from_ref(&report)));
         return Err(exit::FINDINGS);
     }
-    let text = String::from_utf8(bytes).map_err(|_| exit::FINDINGS)?;
-    let source = SourceFile::new(path.display().to_string(), text);
-    let spec = edgeplan_spec::parse(&source).map_err(|_| exit::FINDINGS)?;
+    // No error findings means it parsed (a parse failure is an error finding). A lint-clean
+    // spec holds no inline secrets, so the report's redacted source is the spec's text.
+    let spec = spec.ok_or(exit::FINDINGS)?;
+    let source = report.source;
     Ok((source, spec))
 }

@@ -54,8 +54,19 @@ impl Ctx<'_> {
 /// Lint one spec file given as bytes. `path` is printed as given; referenced files resolve
 /// against `base_dir` (normally the spec's directory).
 pub fn lint_bytes(path: &str, bytes: &[u8], base_dir: &Path, files: &dyn FileSource) -> FileReport {
+    lint_and_parse(path, bytes, base_dir, files).0
+}
+
+/// Lint one spec whose text is already decoded.
+pub fn lint_source(source: SourceFile, base_dir: &Path, files: &dyn FileSource) -> FileReport {
+    lint_parsed(source, base_dir, files).0
+}
+
+/// [`lint_bytes`], also returning the parsed spec (when it parses), for commands that go on to
+/// use it: they need not parse it a second time.
+pub fn lint_and_parse(path: &str, bytes: &[u8], base_dir: &Path, files: &dyn FileSource) -> (FileReport, Option<Spec>) {
     match edgeplan_spec::decode_utf8(bytes) {
-        Ok(text) => lint_source(SourceFile::new(path, text), base_dir, files),
+        Ok(text) => lint_parsed(SourceFile::new(path, text), base_dir, files),
         Err(mut finding) => {
             let text = String::from_utf8_lossy(bytes).into_owned();
             // The lossy text has U+FFFD (3 bytes) where the first invalid byte was.
@@ -63,20 +74,19 @@ pub fn lint_bytes(path: &str, bytes: &[u8], base_dir: &Path, files: &dyn FileSou
                 span.end = span.start + char::REPLACEMENT_CHARACTER.len_utf8();
             }
             let spans = redact::textual_secret_spans(&text);
-            report(redact::redact(SourceFile::new(path, text), &spans), vec![finding], Vec::new())
+            (report(redact::redact(SourceFile::new(path, text), &spans), vec![finding], Vec::new()), None)
         }
     }
 }
 
-/// Lint one spec whose text is already decoded.
-pub fn lint_source(source: SourceFile, base_dir: &Path, files: &dyn FileSource) -> FileReport {
+fn lint_parsed(source: SourceFile, base_dir: &Path, files: &dyn FileSource) -> (FileReport, Option<Spec>) {
     let spec = match edgeplan_spec::parse(&source) {
         Ok(spec) => spec,
         // A spec that does not parse gets no static rules: there is nothing typed to check.
         Err(finding) => {
             let findings = widen_empty_spans(&source, vec![finding]);
             let spans = redact::textual_secret_spans(source.text());
-            return report(redact::redact(source, &spans), findings, Vec::new());
+            return (report(redact::redact(source, &spans), findings, Vec::new()), None);
         }
     };
     let mut ctx = Ctx { spec: &spec, base_dir, files, findings: Vec::new() };
@@ -84,7 +94,7 @@ pub fn lint_source(source: SourceFile, base_dir: &Path, files: &dyn FileSource) 
     let findings = widen_empty_spans(&source, ctx.findings);
     let (findings, suppressed) = suppress::apply(&source, findings);
     let source = redact::redact(source, &redact::secret_spans(&spec));
-    report(source, findings, suppressed)
+    (report(source, findings, suppressed), Some(spec))
 }
 
 /// A collection (mapping or sequence) has an empty span at its first key. Widen it to the rest
