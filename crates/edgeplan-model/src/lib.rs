@@ -19,4 +19,4 @@ pub use backend::{Action, Backend, LiveObject, Observation, Observed};
 pub use compile::compile;
 pub use graph::{GraphError, ResourceGraph, resource_graph};
 pub use node::{Address, Expr, Identity, Node, NodeKind, Reference, Scope};
-pub use value::Value;
+pub use value::{SecretText, Value, secret_fingerprint};

@@ -15,6 +15,45 @@ pub enum Value {
     Map(BTreeMap<String, Value>),
     /// A secret, by reference (`env:NAME` or `file:path`) and never by value.
     SecretRef(String),
+    /// A secret's text, read from its reference where it is needed (plan time, to compare
+    /// fingerprints; apply time, to hand to a backend). Prints only its fingerprint.
+    Secret(SecretText),
+}
+
+/// A secret's text. `Debug` and `Display` never show it, so an operation or a value can be
+/// logged, and the plan keeps only [`SecretText::fingerprint`].
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SecretText(String);
+
+impl SecretText {
+    pub fn new(text: impl Into<String>) -> SecretText {
+        SecretText(text.into())
+    }
+
+    /// The text itself: for a backend writing it where it belongs, nothing else.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// `sha256:` + the first 16 hex digits of the text: the form in which backends report
+    /// secrets they observe, so a plan can compare without holding the text.
+    pub fn fingerprint(&self) -> String {
+        secret_fingerprint(self.0.as_bytes())
+    }
+}
+
+/// The fingerprint every backend reports for a secret's bytes (see [`SecretText::fingerprint`]).
+pub fn secret_fingerprint(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(bytes);
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+impl fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretText({})", self.fingerprint())
+    }
 }
 
 impl Value {
@@ -109,6 +148,7 @@ impl fmt::Display for Value {
                 f.write_str("}")
             }
             Value::SecretRef(reference) => write!(f, "(secret from {reference})"),
+            Value::Secret(secret) => write!(f, "(sensitive: {})", secret.fingerprint()),
         }
     }
 }

@@ -12,6 +12,9 @@ const SENSITIVE: &[&str] = &["EDGE_KEY", "AGENT_SECRET", "api_key", "key", "port
 /// Attributes that steer edgeplan rather than describe the object; never diffed.
 const NOT_DIFFED: &[&str] = &["api_key", "create_if_missing"];
 
+/// The policy version a policy update deletes first (see [`decide_parameters`]).
+pub const DELETE_VERSION: &str = "delete_version";
+
 /// Fields that cannot change in place: a difference forces replacement.
 fn immutable(kind: NodeKind, field: &str) -> bool {
     matches!(
@@ -121,12 +124,27 @@ fn decide_node(
     } else {
         Action::Update
     };
+    decide_parameters(node, live, &mut change);
     change
+}
+
+/// Operation parameters the plan decides beyond the spec's fields, shown in `after` so apply
+/// executes them rather than choosing: at IAM's 5-version limit, which version is deleted to
+/// make room for the new default.
+fn decide_parameters(node: &Node, live: &LiveObject, change: &mut Change) {
+    if node.kind == NodeKind::LbControllerPolicy
+        && change.action == Action::Update
+        && live.attributes.get("version_count").and_then(Value::as_int).is_some_and(|n| n >= 5)
+        && let Some(oldest) = live.attributes.get("oldest_non_default_version").filter(|v| v.as_str().is_some())
+    {
+        change.after.insert(DELETE_VERSION.to_string(), Shown::Known(oldest.clone()));
+        change.reasons.push(Reason::VersionLimit { field: DELETE_VERSION.to_string() });
+    }
 }
 
 /// Equal, equal as JSON documents (an IAM policy pretty-printed in the spec's file and compact
 /// in AWS is the same policy), or equal as sets: no perpetual diffs.
-fn equivalent(before: &Shown, after: &Shown) -> bool {
+pub(crate) fn equivalent(before: &Shown, after: &Shown) -> bool {
     if before == after {
         return true;
     }
@@ -154,6 +172,8 @@ fn resolve(node: &Node, outputs: &BTreeMap<Address, BTreeMap<String, Shown>>) ->
         .map(|(field, expr)| {
             let shown = match expr {
                 Expr::Lit(Value::SecretRef(reference)) => Shown::Sensitive(reference.clone()),
+                // Read at plan time: compared with the live fingerprint like any value.
+                Expr::Lit(Value::Secret(secret)) => Shown::Sensitive(secret.fingerprint()),
                 Expr::Lit(value) => Shown::Known(value.clone()),
                 Expr::Ref(reference) => outputs
                     .get(&reference.node)
@@ -174,11 +194,12 @@ fn sensitive_label(value: &Value) -> String {
     // Backends report secrets as fingerprints (`sha256:…`), never as text.
     match value {
         Value::Str(text) if text.starts_with("sha256:") => text.clone(),
+        Value::Secret(secret) => secret.fingerprint(),
         _ => "value hidden".to_string(),
     }
 }
 
-fn before_of(node: &Node, live: &LiveObject) -> BTreeMap<String, Shown> {
+pub(crate) fn before_of(node: &Node, live: &LiveObject) -> BTreeMap<String, Shown> {
     node.desired
         .keys()
         .map(|field| {

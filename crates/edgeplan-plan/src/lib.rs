@@ -5,12 +5,16 @@
 //! Deciding is one pure function, [`decide`], over desired nodes (in dependency order) and
 //! what the backends observed; no backend re-implements it.
 
+mod assumptions;
 mod decide;
+mod destroy;
 mod model;
 mod rules;
 mod saved;
 
-pub use decide::{decide, stale_nodes};
+pub use assumptions::{Moved, check_assumptions, matches_planned};
+pub use decide::{DELETE_VERSION, decide, stale_nodes};
+pub use destroy::decide_destroy;
 pub use model::{Change, FORMAT_VERSION, NodeDiagnostic, Plan, Reason, Shown, Summary, fingerprint};
 pub use rules::live_rules;
 pub use saved::{SavedChange, SavedPlan, SavedPlanError, spec_fingerprint};

@@ -48,6 +48,17 @@ pub enum Reason {
     InSync,
     /// The live object could not be observed; see the node's diagnostics.
     Unobservable,
+    /// IAM keeps at most 5 versions of a policy: the update deletes `field` (a version ID)
+    /// first. Recorded so apply deletes exactly the version the plan showed.
+    VersionLimit { field: String },
+    /// Destroy: the object carries this stack's ownership tags or labels.
+    OwnedByStack,
+    /// Destroy: adopted by ID, pre-existing or owned by someone else; kept.
+    NotOwned,
+    /// Destroy: a setting or policy edgeplan only updates; kept as it is.
+    NeverDeleted,
+    /// Destroy: removed with the object it belongs to (a connection with its endpoint).
+    GoesWithParent,
 }
 
 impl Reason {
@@ -60,6 +71,11 @@ impl Reason {
             Reason::ManagedElsewhere => "managed-elsewhere",
             Reason::InSync => "in-sync",
             Reason::Unobservable => "unobservable",
+            Reason::VersionLimit { .. } => "version-limit",
+            Reason::OwnedByStack => "owned-by-stack",
+            Reason::NotOwned => "not-owned",
+            Reason::NeverDeleted => "never-deleted",
+            Reason::GoesWithParent => "goes-with-parent",
         }
     }
 }
@@ -78,6 +94,15 @@ impl fmt::Display for Reason {
             }
             Reason::InSync => f.write_str("matches the spec"),
             Reason::Unobservable => f.write_str("could not be observed"),
+            Reason::VersionLimit { field } => {
+                write!(f, "the policy is at IAM's limit of 5 versions: `{field}` is deleted before the new default")
+            }
+            Reason::OwnedByStack => f.write_str("created by this stack (its ownership tags or labels prove it)"),
+            Reason::NotOwned => {
+                f.write_str("not created by this stack (adopted, pre-existing or another owner's): kept")
+            }
+            Reason::NeverDeleted => f.write_str("a setting or policy edgeplan only updates: kept as it is"),
+            Reason::GoesWithParent => f.write_str("removed with the object it belongs to"),
         }
     }
 }

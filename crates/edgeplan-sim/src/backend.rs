@@ -17,11 +17,35 @@ use crate::world::{Event, World};
 #[derive(Debug)]
 pub struct SimBackend {
     world: Mutex<World>,
+    /// When set, the world's clock follows the async runtime's: (runtime instant, world time)
+    /// at the moment it was attached. See [`SimBackend::follow_runtime_clock`].
+    anchor: Mutex<Option<(tokio::time::Instant, u64)>>,
 }
 
 impl SimBackend {
     pub fn new(world: World) -> SimBackend {
-        SimBackend { world: Mutex::new(world) }
+        SimBackend { world: Mutex::new(world), anchor: Mutex::new(None) }
+    }
+
+    /// Make the world's virtual clock follow the tokio runtime's clock from now on: every
+    /// call first lets the world catch up with the time that passed on the runtime. With a
+    /// paused runtime (`start_paused`), an executor's `sleep`s skip ahead instantly and the
+    /// world sees exactly the modelled time pass.
+    pub fn follow_runtime_clock(&self) {
+        let now = self.now();
+        *self.anchor.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((tokio::time::Instant::now(), now));
+    }
+
+    /// Bring the world's clock up to the runtime's (when following it).
+    fn catch_up(&self, world: &mut World) {
+        let anchor = *self.anchor.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((instant, base)) = anchor {
+            let target = base.saturating_add(instant.elapsed().as_secs());
+            if target > world.now {
+                world.advance(target - world.now);
+            }
+        }
     }
 
     /// Load a world file's text (see [`crate::load`]).
@@ -76,7 +100,9 @@ impl SimBackend {
 
 impl Backend for SimBackend {
     fn observe<'a>(&'a self, stack: &'a str, nodes: &'a [&'a Node]) -> BoxFuture<'a, Vec<Observation>> {
-        let observations = crate::observe::observe_all(&self.lock(), stack, nodes);
+        let mut world = self.lock();
+        self.catch_up(&mut world);
+        let observations = crate::observe::observe_all(&world, stack, nodes);
         Box::pin(std::future::ready(observations))
     }
 
@@ -85,7 +111,9 @@ impl Backend for SimBackend {
         stack: &'a str,
         operation: &'a Operation,
     ) -> BoxFuture<'a, Result<Observed, ExecuteError>> {
-        let result = crate::execute::execute(&mut self.lock(), stack, operation);
+        let mut world = self.lock();
+        self.catch_up(&mut world);
+        let result = crate::execute::execute(&mut world, stack, operation);
         Box::pin(std::future::ready(result))
     }
 }

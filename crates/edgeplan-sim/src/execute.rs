@@ -1375,6 +1375,7 @@ fn agent_apply(world: &mut World, stack: &str, op: &Operation) -> Done {
         // The world cannot read env:/file: secrets: it records which one was meant.
         Some(Value::SecretRef(reference)) => Some(format!("<{reference}>")),
         Some(Value::Str(text)) => Some(text.clone()),
+        Some(Value::Secret(secret)) => Some(secret.expose().to_string()),
         _ => None,
     };
     let extra = attrs.string_map("extra_env");

@@ -585,6 +585,10 @@ fn permissions<'a>(ctx: &mut Ctx<'a>, node: &'a Node) -> Outcome {
     let Some(service) = region.endpoint_services.iter().find(|s| s.service_id == service_id) else {
         return Ok(Observed::Absent);
     };
+    // `DescribeVpcEndpointServicePermissions` with no principals: nothing to own yet.
+    if service.allowed_principals.is_empty() {
+        return Ok(Observed::Absent);
+    }
     let mut principals = service.allowed_principals.clone();
     principals.sort();
     let mut live = Live::new(format!("{service_id}/permissions"), stack_owned(&service.tags, ctx.stack));
@@ -836,7 +840,7 @@ fn agent<'a>(ctx: &mut Ctx<'a>, node: &'a Node) -> Outcome {
             opt_str(
                 env_value(cluster, deployment, "AGENT_SECRET")
                     .filter(|v| !v.is_empty())
-                    .map(|v| key_fingerprint(&v))
+                    .map(|v| edgeplan_model::secret_fingerprint(v.as_bytes()))
                     .as_deref(),
             ),
         )

@@ -3,23 +3,16 @@
 //! the key a fingerprint stands for by deriving the candidates itself.
 
 use edgeplan_edgekey::EdgeKey;
-use sha2::{Digest as _, Sha256};
 
 use crate::query::DEFAULT_TUNNEL_PORT;
 use crate::world::World;
 
-/// The fingerprint of a key as written: [`EdgeKey::fingerprint`] when the text is the canonical
-/// encoding, else a fingerprint of the raw bytes, so a padded or wrapped copy of the same key
+/// The fingerprint of a key as written: the digest of its bytes ([`EdgeKey::fingerprint`] of a canonical
+/// key is the same digest), so a padded or wrapped copy of the same key
 /// compares different from the key the agent needs.
 pub fn key_fingerprint(raw: &str) -> String {
-    match EdgeKey::parse(raw.as_bytes()) {
-        Ok(key) if key.to_canonical().expose_secret() == raw => key.fingerprint(),
-        _ => {
-            let digest = Sha256::digest(raw.as_bytes());
-            let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-            format!("sha256:{hex}")
-        }
-    }
+    // A canonical key's fingerprint (`EdgeKey::fingerprint`) is this same digest of its text.
+    edgeplan_model::secret_fingerprint(raw.as_bytes())
 }
 
 /// Where a Portainer environment's key lives.

@@ -83,14 +83,21 @@ fn changed(change: &Change) -> Fields {
     let mut forcing: BTreeSet<&str> = BTreeSet::new();
     for reason in &change.reasons {
         match reason {
-            Reason::Drift { field } | Reason::UpstreamChanging { field, .. } => {
+            Reason::Drift { field } | Reason::UpstreamChanging { field, .. } | Reason::VersionLimit { field } => {
                 named.insert(field);
             }
             Reason::ForcesReplacement { field } => {
                 named.insert(field);
                 forcing.insert(field);
             }
-            Reason::NotFound | Reason::ManagedElsewhere | Reason::InSync | Reason::Unobservable => {}
+            Reason::NotFound
+            | Reason::ManagedElsewhere
+            | Reason::InSync
+            | Reason::Unobservable
+            | Reason::OwnedByStack
+            | Reason::NotOwned
+            | Reason::NeverDeleted
+            | Reason::GoesWithParent => {}
         }
     }
     let mut fields = Fields::default();
@@ -333,6 +340,7 @@ fn inline_value(value: &Value) -> String {
             format!("{{ {} }}", entries.join(", "))
         }
         Value::SecretRef(reference) => sensitive(reference),
+        Value::Secret(secret) => sensitive(&secret.fingerprint()),
     }
 }
 

@@ -125,9 +125,18 @@ fn values(map: &BTreeMap<String, Shown>) -> BTreeMap<&str, Json> {
 
 fn reason(reason: &Reason) -> ReasonJson<'_> {
     let (field, upstream) = match reason {
-        Reason::Drift { field } | Reason::ForcesReplacement { field } => (Some(field.as_str()), None),
+        Reason::Drift { field } | Reason::ForcesReplacement { field } | Reason::VersionLimit { field } => {
+            (Some(field.as_str()), None)
+        }
         Reason::UpstreamChanging { field, upstream } => (Some(field.as_str()), Some(upstream.as_str())),
-        Reason::NotFound | Reason::ManagedElsewhere | Reason::InSync | Reason::Unobservable => (None, None),
+        Reason::NotFound
+        | Reason::ManagedElsewhere
+        | Reason::InSync
+        | Reason::Unobservable
+        | Reason::OwnedByStack
+        | Reason::NotOwned
+        | Reason::NeverDeleted
+        | Reason::GoesWithParent => (None, None),
     };
     ReasonJson { code: reason.code(), message: reason.to_string(), field, upstream }
 }
@@ -150,6 +159,7 @@ fn value_json(value: &Value) -> serde_json::Value {
         Value::Map(map) => serde_json::Value::Object(map.iter().map(|(k, v)| (k.clone(), value_json(v))).collect()),
         // A secret nested in a value keeps the same marker as a sensitive field.
         Value::SecretRef(reference) => serde_json::json!({ "sensitive": true, "ref": reference }),
+        Value::Secret(secret) => serde_json::json!({ "sensitive": true, "ref": secret.fingerprint() }),
     }
 }
 
