@@ -18,9 +18,11 @@
 //! `tokio::time`, so a paused runtime runs modelled waits instantly.
 
 mod report;
+mod verify;
 mod wait;
 mod walk;
 
 pub use report::{ApplyReport, Event, NoProgress, Outcome, Progress, Status, StepError, clock};
+pub use verify::{Cause, VerifyCheck, VerifyReport, environment_id, kubernetes_probe_path, verify};
 pub use wait::WaitKind;
 pub use walk::{ApplyOptions, Direction, NoSecrets, Secrets, Walk, apply};

@@ -19,6 +19,10 @@ pub enum Command {
     Lint(LintArgs),
     /// Show what apply would change, and why, from live state (for now: a simulated world).
     Plan(PlanArgs),
+    /// Execute a plan: in dependency order, in parallel, waiting for what must be ready.
+    Apply(ApplyArgs),
+    /// Check end to end that the tunnel works (run at the end of apply too).
+    Verify(VerifyArgs),
     /// Print the resource graph a spec compiles to (Graphviz DOT or Mermaid).
     Graph(GraphArgs),
     /// Decode, check, re-point and re-encode a Portainer EDGE_KEY read from stdin or a file.
@@ -58,6 +62,58 @@ pub struct PlanArgs {
     /// The spec.
     #[arg(value_name = "SPEC")]
     pub spec: std::path::PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    /// Simulated world file to apply to (written back as it changes).
+    #[arg(long, value_name = "FILE")]
+    pub world: Option<std::path::PathBuf>,
+    /// Apply without asking. Required when stdin is not a terminal.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Nodes in flight at once.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallelism: u16,
+    /// Apply only these nodes and what they depend on (repeatable). For exceptional cases.
+    #[arg(long, value_name = "ADDR")]
+    pub target: Vec<String>,
+    /// Leave out these nodes and everything that depends on them (repeatable).
+    #[arg(long, value_name = "ADDR")]
+    pub exclude: Vec<String>,
+    /// Progress display; `auto` is fancy on a terminal, plain otherwise.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+    /// Skip the end-to-end verification that follows a successful apply.
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Per-kind wait timeout, e.g. `nlb-active=15m` (repeatable). Kinds: nlb-active,
+    /// targets-healthy, connection-accepted, vpce-available, rollout-complete, agent-checked-in.
+    #[arg(long, value_name = "KIND=DURATION")]
+    pub timeout: Vec<String>,
+    /// A spec, or a plan saved with `edgeplan plan -o`.
+    #[arg(value_name = "SPEC|PLAN")]
+    pub input: std::path::PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// Simulated world file to verify.
+    #[arg(long, value_name = "FILE")]
+    pub world: Option<std::path::PathBuf>,
+    /// The spec.
+    #[arg(value_name = "SPEC")]
+    pub spec: std::path::PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgressMode {
+    Auto,
+    /// One live line per node in flight.
+    Fancy,
+    /// One line per event, for logs and CI.
+    Plain,
+    None,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -1,13 +1,17 @@
 //! The `edgeplan` binary's library half: argument parsing, terminal rendering, exit codes.
 //! This is the only crate that renders miette reports or knows about the terminal.
 
+mod apply_cmd;
 pub mod args;
 mod diagnostics;
 mod edge_key_cmd;
+mod engine;
 mod graph_cmd;
 mod lint_cmd;
 mod plan_cmd;
+mod progress;
 mod spec_input;
+mod verify_cmd;
 
 use std::process::ExitCode;
 
@@ -34,7 +38,9 @@ pub fn main() -> ExitCode {
     };
     let code = match cli.command {
         args::Command::Lint(args) => lint_cmd::run(args),
+        args::Command::Apply(args) => apply_cmd::run(args),
         args::Command::Graph(args) => graph_cmd::run(args),
+        args::Command::Verify(args) => verify_cmd::run(args),
         args::Command::Plan(args) => plan_cmd::run(args),
         args::Command::EdgeKey(args) => edge_key_cmd::run(args),
     };

@@ -16,8 +16,12 @@ pub(crate) fn load_clean_spec(path: &Path) -> Result<(SourceFile, Spec), u8> {
         eprintln!("  help: check the path and permissions");
         exit::CANNOT_RUN
     })?;
-    let base_dir = path.parent().unwrap_or(Path::new("."));
-    let (report, spec) = edgeplan_lint::lint_and_parse(&path.display().to_string(), &bytes, base_dir, &FsFiles);
+    load_clean_text(&path.display().to_string(), &bytes, path.parent().unwrap_or(Path::new(".")))
+}
+
+/// [`load_clean_spec`] for a spec given as bytes (a saved plan carries its spec).
+pub(crate) fn load_clean_text(display: &str, bytes: &[u8], base_dir: &Path) -> Result<(SourceFile, Spec), u8> {
+    let (report, spec) = edgeplan_lint::lint_and_parse(display, bytes, base_dir, &FsFiles);
     if report.count(Severity::Error) > 0 {
         eprint!("{}", render_human(std::slice::from_ref(&report)));
         return Err(exit::FINDINGS);

@@ -17,7 +17,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::{Address, Node, Value};
+use crate::{Address, Node, Scope, Value};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -125,6 +125,13 @@ pub struct ExecuteError {
     pub retryable: bool,
 }
 
+/// The answer to [`Backend::http_get`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub body: String,
+}
+
 /// A backend: observes many nodes at once and executes one operation at a time.
 pub trait Backend: Send + Sync {
     /// Observe `nodes` (of any scopes and kinds) for `stack`. Returns exactly one observation
@@ -134,4 +141,15 @@ pub trait Backend: Send + Sync {
     /// Execute one operation the plan decided, and return what now exists.
     fn execute<'a>(&'a self, stack: &'a str, operation: &'a Operation)
     -> BoxFuture<'a, Result<Observed, ExecuteError>>;
+
+    /// A GET on an API in `scope`, authenticated as the backend is (verify's end-to-end
+    /// check: `GET /api/endpoints/{id}/kubernetes/api/v1/namespaces` through Portainer, which
+    /// only answers 200 when the agent's tunnel works). Backends without HTTP APIs refuse.
+    fn http_get<'a>(&'a self, scope: &'a Scope, path: &'a str) -> BoxFuture<'a, Result<HttpResponse, ObserveError>> {
+        let _ = (scope, path);
+        Box::pin(std::future::ready(Err(ObserveError {
+            message: "this backend cannot send API requests".to_string(),
+            retryable: false,
+        })))
+    }
 }

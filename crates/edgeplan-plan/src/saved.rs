@@ -1,10 +1,12 @@
-//! Saved plans (`edgeplan plan -o FILE`): what apply will later execute, with a fingerprint of
-//! the spec and, per node, of the observed state each decision was made from. Apply refuses a
-//! saved plan whose spec changed, or names exactly the nodes whose live state moved since.
+//! Saved plans (`edgeplan plan -o FILE`): what apply will later execute, with the spec it was
+//! made from, a fingerprint of everything the decisions depended on (the spec, the documents it
+//! references, secrets' fingerprints) and, per node, of the observed state each decision was
+//! made from. Apply refuses a saved plan whose inputs changed, or names exactly the nodes
+//! whose live state moved since.
 
 use std::fmt;
 
-use edgeplan_model::{Action, Address, Observation};
+use edgeplan_model::{Action, Address, Node, Observation};
 use serde_json::{Value as Json, json};
 
 use crate::model::{FORMAT_VERSION, Plan, short_sha256};
@@ -14,7 +16,12 @@ use crate::model::{FORMAT_VERSION, Plan, short_sha256};
 pub struct SavedPlan {
     pub format_version: u32,
     pub stack: String,
-    /// `sha256:` of the spec text the plan was made from.
+    /// Where the spec was, so relative paths in it (policy documents, secret files) resolve.
+    pub spec_path: String,
+    /// The spec itself: applying a saved plan needs no other input. Lint-clean, so it holds
+    /// secret *references* only.
+    pub spec_text: String,
+    /// [`spec_fingerprint`] of the spec text and compiled nodes the plan was made from.
     pub spec_fingerprint: String,
     pub changes: Vec<SavedChange>,
 }
@@ -53,7 +60,11 @@ impl fmt::Display for SavedPlanError {
                 write!(f, "the saved plan has format {found}; this edgeplan reads up to {supported}")
             }
             SavedPlanError::OtherSpec { saved, current } => {
-                write!(f, "the saved plan was made from another spec ({saved}; the spec is now {current})")
+                write!(
+                    f,
+                    "the saved plan was made from other inputs ({saved}; now {current}): the spec, a document it \
+                     references or a secret changed"
+                )
             }
             SavedPlanError::OtherStack { saved, current } => {
                 write!(f, "the saved plan is for stack `{saved}`, not `{current}`")
@@ -68,9 +79,15 @@ impl fmt::Display for SavedPlanError {
 
 impl std::error::Error for SavedPlanError {}
 
-/// `sha256:` + 16 hex digits of the spec text.
-pub fn spec_fingerprint(spec_text: &str) -> String {
-    short_sha256(spec_text.as_bytes())
+/// `sha256:` + 16 hex digits over the spec text and the compiled nodes (whose desired values
+/// include inlined documents and secrets' fingerprints, never secret text): a saved plan is
+/// applied only against exactly these inputs.
+pub fn spec_fingerprint(spec_text: &str, nodes: &[&Node]) -> String {
+    let mut input = String::from(spec_text);
+    for node in nodes {
+        input.push_str(&format!("\n{}={:?}", node.address, node.desired));
+    }
+    short_sha256(input.as_bytes())
 }
 
 fn action_from(text: &str) -> Option<Action> {
@@ -80,11 +97,13 @@ fn action_from(text: &str) -> Option<Action> {
 }
 
 impl SavedPlan {
-    pub fn from_plan(plan: &Plan, spec_text: &str) -> SavedPlan {
+    pub fn from_plan(plan: &Plan, spec_path: &str, spec_text: &str, nodes: &[&Node]) -> SavedPlan {
         SavedPlan {
             format_version: plan.format_version,
             stack: plan.stack.clone(),
-            spec_fingerprint: spec_fingerprint(spec_text),
+            spec_path: spec_path.to_string(),
+            spec_text: spec_text.to_string(),
+            spec_fingerprint: spec_fingerprint(spec_text, nodes),
             changes: plan
                 .changes
                 .iter()
@@ -109,7 +128,9 @@ impl SavedPlan {
         let document = json!({
             "format_version": self.format_version,
             "stack": self.stack,
+            "spec_path": self.spec_path,
             "spec_fingerprint": self.spec_fingerprint,
+            "spec_text": self.spec_text,
             "changes": changes,
         });
         let mut text = serde_json::to_string_pretty(&document).unwrap_or_default();
@@ -136,6 +157,8 @@ impl SavedPlan {
         };
         let stack = text_field("stack")?;
         let spec_fingerprint = text_field("spec_fingerprint")?;
+        let spec_path = text_field("spec_path")?;
+        let spec_text = text_field("spec_text")?;
         let changes = document
             .get("changes")
             .and_then(Json::as_array)
@@ -152,16 +175,23 @@ impl SavedPlan {
                 })
             })
             .collect::<Result<Vec<_>, SavedPlanError>>()?;
-        Ok(SavedPlan { format_version: version, stack, spec_fingerprint, changes })
+        Ok(SavedPlan { format_version: version, stack, spec_path, spec_text, spec_fingerprint, changes })
     }
 
-    /// May this plan still be applied? Same stack, same spec, and no node whose live state
-    /// moved; otherwise the error names exactly what differs.
-    pub fn check(&self, stack: &str, spec_text: &str, fresh: &[Observation]) -> Result<(), SavedPlanError> {
+    /// May this plan still be applied? Same stack, same inputs (`nodes` compiled now from
+    /// `spec_text`), and no node whose live state moved; otherwise the error names exactly
+    /// what differs.
+    pub fn check(
+        &self,
+        stack: &str,
+        spec_text: &str,
+        nodes: &[&Node],
+        fresh: &[Observation],
+    ) -> Result<(), SavedPlanError> {
         if self.stack != stack {
             return Err(SavedPlanError::OtherStack { saved: self.stack.clone(), current: stack.to_string() });
         }
-        let current = spec_fingerprint(spec_text);
+        let current = spec_fingerprint(spec_text, nodes);
         if self.spec_fingerprint != current {
             return Err(SavedPlanError::OtherSpec { saved: self.spec_fingerprint.clone(), current });
         }

@@ -22,10 +22,14 @@ fn observe(world: &str, nodes: &[Node]) -> Vec<Observation> {
     runtime.block_on(backend.observe("portainer-edge", &refs))
 }
 
+fn refs(nodes: &[Node]) -> Vec<&Node> {
+    nodes.iter().collect()
+}
+
 fn saved_plan(nodes: &[Node]) -> SavedPlan {
     let refs: Vec<&Node> = nodes.iter().collect();
     let plan = decide("portainer-edge", &refs, &observe(WORLD, nodes));
-    SavedPlan::from_plan(&plan, SPEC)
+    SavedPlan::from_plan(&plan, "specs/seed.yaml", SPEC, &refs)
 }
 
 #[test]
@@ -34,8 +38,9 @@ fn a_saved_plan_round_trips_and_is_fresh_against_an_unchanged_world() {
     let saved = saved_plan(&nodes);
     let reread = SavedPlan::from_json(&saved.to_json()).expect("reads back");
     assert_eq!(reread, saved);
-    assert_eq!(reread.check("portainer-edge", SPEC, &observe(WORLD, &nodes)), Ok(()));
+    assert_eq!(reread.check("portainer-edge", SPEC, &refs(&nodes), &observe(WORLD, &nodes)), Ok(()));
     assert!(!saved.to_json().contains("aHR0cHM6"), "no key in a saved plan");
+    assert_eq!(reread.spec_text, SPEC, "the spec travels with the plan");
 }
 
 #[test]
@@ -45,7 +50,7 @@ fn a_moved_world_names_exactly_the_nodes_that_moved() {
     // Someone renamed the environment in the Portainer UI after the plan was made.
     let moved_world = WORLD.replacen("        Name: prod\n", "        Name: prod-renamed\n", 1);
     assert_ne!(moved_world, WORLD);
-    let error = saved.check("portainer-edge", SPEC, &observe(&moved_world, &nodes)).unwrap_err();
+    let error = saved.check("portainer-edge", SPEC, &refs(&nodes), &observe(&moved_world, &nodes)).unwrap_err();
     let SavedPlanError::Stale(moved) = error else { panic!("expected Stale, got {error}") };
     assert!(moved.contains(&Address::consumer("prod", "environment")), "{moved:?}");
     assert!(
@@ -61,8 +66,18 @@ fn other_specs_stacks_and_newer_formats_are_refused() {
     let saved = saved_plan(&nodes);
     let fresh = observe(WORLD, &nodes);
     let edited_spec = SPEC.replace("listenerPort: 8000", "listenerPort: 8001");
-    assert!(matches!(saved.check("portainer-edge", &edited_spec, &fresh), Err(SavedPlanError::OtherSpec { .. })));
-    assert!(matches!(saved.check("other-stack", SPEC, &fresh), Err(SavedPlanError::OtherStack { .. })));
+    assert!(matches!(
+        saved.check("portainer-edge", &edited_spec, &refs(&nodes), &fresh),
+        Err(SavedPlanError::OtherSpec { .. })
+    ));
+    // A changed input the spec only references (a policy document's content) is another input too.
+    let mut edited_nodes = nodes.clone();
+    edited_nodes[0].desired.insert("policy_document", edgeplan_model::Expr::lit("{}"));
+    assert!(matches!(
+        saved.check("portainer-edge", SPEC, &refs(&edited_nodes), &fresh),
+        Err(SavedPlanError::OtherSpec { .. })
+    ));
+    assert!(matches!(saved.check("other-stack", SPEC, &refs(&nodes), &fresh), Err(SavedPlanError::OtherStack { .. })));
     let newer = saved.to_json().replacen("\"format_version\": 1", "\"format_version\": 99", 1);
     assert_eq!(SavedPlan::from_json(&newer), Err(SavedPlanError::NewerFormat { found: 99, supported: 1 }));
     assert!(matches!(SavedPlan::from_json("{\"format_version\": 1}"), Err(SavedPlanError::Malformed(_))));

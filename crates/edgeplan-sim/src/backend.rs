@@ -2,8 +2,8 @@
 
 use std::sync::{Mutex, MutexGuard};
 
-use edgeplan_model::backend::{BoxFuture, ExecuteError, Operation};
-use edgeplan_model::{Backend, Node, Observation, Observed};
+use edgeplan_model::backend::{BoxFuture, ExecuteError, HttpResponse, ObserveError, Operation};
+use edgeplan_model::{Backend, Node, Observation, Observed, Scope};
 
 use crate::file::{WorldError, load, save};
 use crate::sim::Settled;
@@ -114,6 +114,13 @@ impl Backend for SimBackend {
         let mut world = self.lock();
         self.catch_up(&mut world);
         let result = crate::execute::execute(&mut world, stack, operation);
+        Box::pin(std::future::ready(result))
+    }
+
+    fn http_get<'a>(&'a self, scope: &'a Scope, path: &'a str) -> BoxFuture<'a, Result<HttpResponse, ObserveError>> {
+        let mut world = self.lock();
+        self.catch_up(&mut world);
+        let result = crate::http::get(&world, scope, path);
         Box::pin(std::future::ready(result))
     }
 }

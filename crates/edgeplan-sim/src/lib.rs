@@ -58,6 +58,7 @@
 mod backend;
 mod execute;
 mod file;
+mod http;
 mod net;
 mod observe;
 mod query;
