@@ -6,8 +6,14 @@ use std::process::Command;
 
 /// Exit code, stdout and stderr of `edgeplan ARGS` run in the repository root, without colour.
 pub fn edgeplan(args: &[&str]) -> (i32, String, String) {
+    edgeplan_with_env(args, &[])
+}
+
+/// [`edgeplan`] with extra environment variables.
+pub fn edgeplan_with_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_edgeplan"))
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
         .env("NO_COLOR", "1")
         .output()
@@ -17,4 +23,28 @@ pub fn edgeplan(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+/// A scratch copy of a world file (apply writes worlds back), removed on drop.
+pub struct ScratchWorld {
+    pub dir: tempfile::TempDir,
+    pub path: String,
+}
+
+impl ScratchWorld {
+    pub fn copy_of(world: &str) -> ScratchWorld {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("world.yaml");
+        std::fs::copy(root.join(world), &path).expect("copy world");
+        ScratchWorld { path: path.display().to_string(), dir }
+    }
+
+    pub fn text(&self) -> String {
+        std::fs::read_to_string(&self.path).expect("world readable")
+    }
+
+    pub fn file(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
 }
