@@ -1,8 +1,9 @@
 //! `cargo xtask bench`: reproducible figures for the release binary, one line per benchmark.
 //!
 //! Each benchmark runs a whole `edgeplan` process (what a user or CI pays), several times,
-//! through `xtask rss-probe` (see rss_probe.rs for why). Missing a target is reported, not
-//! fatal: only a failing run makes the bench exit non-zero.
+//! through `xtask rss-probe` (see rss_probe.rs for why). The graph build and the apply figures
+//! (apply_bench.rs) run in-process. Missing a target is reported, not fatal: only a failing run
+//! makes the bench exit non-zero.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -12,12 +13,12 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use crate::rss_probe::{self, Measurement};
-use crate::{fleet_spec, fleet_world, workspace};
+use crate::{apply_bench, fleet_spec, fleet_world, workspace};
 
 const FLEET_CONSUMERS: usize = 1000;
 const MIB: u64 = 1024 * 1024;
 /// The widest label, so the figures line up.
-const LABEL_WIDTH: usize = 36;
+pub(crate) const LABEL_WIDTH: usize = 36;
 
 /// What one benchmark runs and what it should stay under.
 struct Benchmark {
@@ -71,6 +72,7 @@ pub(crate) fn run() -> Result<()> {
             failures.push(GRAPH_BUILD_LABEL.to_string());
         }
     }
+    apply_bench::print_figures(&root, &mut failures);
     println!();
     if any_rss_bound {
         println!("≤ RSS: at or below the probe's own peak, so only an upper bound (see xtask/src/rss_probe.rs)");
@@ -356,11 +358,11 @@ fn format_result(benchmark: &Benchmark, summary: &Summary) -> String {
     )
 }
 
-fn verdict(met: bool) -> &'static str {
+pub(crate) fn verdict(met: bool) -> &'static str {
     if met { "PASS" } else { "MISS" }
 }
 
-fn format_duration(duration: Duration) -> String {
+pub(crate) fn format_duration(duration: Duration) -> String {
     let ms = duration.as_secs_f64() * 1000.0;
     if ms < 10.0 { format!("{ms:.2} ms") } else { format!("{ms:.1} ms") }
 }

@@ -2,6 +2,7 @@
 //!
 //! Every task is a plain function; `clap` only parses the command line.
 
+mod apply_bench;
 mod bench;
 mod dist;
 mod fleet_spec;

@@ -17,11 +17,13 @@
 //! attributes); no I/O of its own; no `spawn`, so node futures may borrow; time only through
 //! `tokio::time`, so a paused runtime runs modelled waits instantly.
 
+mod lock;
 mod report;
 mod verify;
 mod wait;
 mod walk;
 
+pub use lock::{Claim, LeaseState, claim, holder_identity};
 pub use report::{ApplyReport, Event, NoProgress, Outcome, Progress, Status, StepError, clock};
 pub use verify::{Cause, VerifyCheck, VerifyReport, environment_id, kubernetes_probe_path, verify};
 pub use wait::WaitKind;

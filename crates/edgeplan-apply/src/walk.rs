@@ -193,7 +193,8 @@ pub async fn apply(
                 let Some(node) = walk.graph.node(&change.address) else { continue };
                 ctx.emit(Event::Started { address: change.address.clone(), action: change.action });
                 started_at.insert(&change.address, ctx.at());
-                let future: NodeFuture<'_> = match resolve(node, change, &outputs, secrets) {
+                let references = walk.direction == Direction::Forward && change.action != Action::Delete;
+                let future: NodeFuture<'_> = match resolve(node, change, &outputs, secrets, references) {
                     Ok(attributes) => Box::pin(run_node(&ctx, node, change, attributes)),
                     Err(error) => Box::pin(std::future::ready(Err(error))),
                 };
@@ -316,9 +317,15 @@ fn resolve(
     change: &Change,
     outputs: &BTreeMap<Address, BTreeMap<String, Value>>,
     secrets: &dyn Secrets,
+    references: bool,
 ) -> Result<BTreeMap<String, Value>, StepError> {
     let mut attributes = BTreeMap::new();
     for (field, expr) in &node.desired {
+        // A delete addresses the object as observed (its live attributes are added before it
+        // runs), and a reverse walk produces no upstream outputs: references are skipped.
+        if !references && matches!(expr, Expr::Ref(_)) {
+            continue;
+        }
         let value = match expr {
             Expr::Lit(Value::SecretRef(reference)) => {
                 secrets.read(reference).map_or_else(|| Value::SecretRef(reference.clone()), Value::Secret)
@@ -385,7 +392,8 @@ async fn run_node<'a>(
             ctx.stop.set(true);
         }
     }
-    if change.action != Action::Delete {
+    // Waits make dependents' preconditions true; a destroy has no such dependents.
+    if ctx.walk.direction == Direction::Forward && change.action != Action::Delete {
         for (kind, subject) in waits_after(node.kind) {
             let address = match subject {
                 Subject::Itself => node.address.clone(),

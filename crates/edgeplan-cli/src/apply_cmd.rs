@@ -39,6 +39,10 @@ pub(crate) fn run(args: ApplyArgs) -> u8 {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
+    let lease = match crate::lock_cmd::acquire(&world, &stack, "apply") {
+        Ok(lease) => lease,
+        Err(code) => return code,
+    };
     let nodes = stack.nodes();
     let observations = runtime.block_on(world.observe(stack.name(), &nodes));
     if let Some(saved) = &saved
@@ -72,14 +76,10 @@ pub(crate) fn run(args: ApplyArgs) -> u8 {
         .iter()
         .filter(|c| c.action.mutates() && selection.as_ref().is_none_or(|s| s.contains(&c.address)))
         .count();
-    if changes > 0 && saved.is_none() && !args.auto_approve && !confirmed(changes) {
+    if changes > 0 && saved.is_none() && !args.auto_approve && !confirmed(changes, "apply") {
         return exit::CANNOT_RUN;
     }
-    let progress: Box<dyn Progress> = match (args.progress, std::io::stdout().is_terminal()) {
-        (ProgressMode::None, _) => Box::new(edgeplan_apply::NoProgress),
-        (ProgressMode::Fancy, _) | (ProgressMode::Auto, true) => Box::new(crate::progress::Fancy::new()),
-        (ProgressMode::Plain, _) | (ProgressMode::Auto, false) => Box::new(crate::progress::Plain::default()),
-    };
+    let progress = progress(args.progress);
     let walk = Walk {
         stack: stack.name(),
         graph: &stack.graph,
@@ -95,6 +95,9 @@ pub(crate) fn run(args: ApplyArgs) -> u8 {
     }
     if report.interrupted {
         println!("\nStopped by {STOP_AFTER_ENV} after {} mutation(s).", report.mutations);
+        // Like a killed process: the lease is left behind (a re-run on this host sees its
+        // holder is gone and takes it over).
+        std::mem::forget(lease);
         return STOPPED;
     }
     print(&summary(&report, "Apply"));
@@ -194,21 +197,29 @@ fn select(stack: &Stack, args: &ApplyArgs) -> Result<Option<BTreeSet<Address>>, 
     Ok(Some(selected))
 }
 
+pub(crate) fn progress(mode: ProgressMode) -> Box<dyn Progress> {
+    match (mode, std::io::stdout().is_terminal()) {
+        (ProgressMode::None, _) => Box::new(edgeplan_apply::NoProgress),
+        (ProgressMode::Fancy, _) | (ProgressMode::Auto, true) => Box::new(crate::progress::Fancy::new()),
+        (ProgressMode::Plain, _) | (ProgressMode::Auto, false) => Box::new(crate::progress::Plain::default()),
+    }
+}
+
 /// Ask on the terminal; refuse without one.
-fn confirmed(changes: usize) -> bool {
+pub(crate) fn confirmed(changes: usize, verb: &str) -> bool {
     if !std::io::stdin().is_terminal() {
-        eprintln!("error[edgeplan::needs-approval]: {changes} change(s) to apply and no terminal to confirm them");
+        eprintln!("error[edgeplan::needs-approval]: {changes} change(s) to {verb} and no terminal to confirm them");
         eprintln!("  help: review the plan above, then pass --auto-approve (or apply a saved plan from `plan -o`)");
         return false;
     }
-    print!("\nApply these {changes} change(s)? Only 'yes' is accepted: ");
+    print!("\n{verb} these {changes} change(s)? Only 'yes' is accepted: ");
     let _ = std::io::stdout().flush();
     let mut answer = String::new();
     let _ = std::io::stdin().lock().read_line(&mut answer);
     if answer.trim() == "yes" {
         true
     } else {
-        eprintln!("Apply cancelled: nothing was changed.");
+        eprintln!("Cancelled: nothing was changed.");
         false
     }
 }

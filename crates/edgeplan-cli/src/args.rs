@@ -21,6 +21,10 @@ pub enum Command {
     Plan(PlanArgs),
     /// Execute a plan: in dependency order, in parallel, waiting for what must be ready.
     Apply(ApplyArgs),
+    /// Delete what this stack created, in reverse dependency order (never adopted resources).
+    Destroy(DestroyArgs),
+    /// Release a stuck stack lock (the rare case its holder died without releasing it).
+    Unlock(UnlockArgs),
     /// Check end to end that the tunnel works (run at the end of apply too).
     Verify(VerifyArgs),
     /// Print the resource graph a spec compiles to (Graphviz DOT or Mermaid).
@@ -94,6 +98,38 @@ pub struct ApplyArgs {
     /// A spec, or a plan saved with `edgeplan plan -o`.
     #[arg(value_name = "SPEC|PLAN")]
     pub input: std::path::PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DestroyArgs {
+    /// Simulated world file (written back as it changes).
+    #[arg(long, value_name = "FILE")]
+    pub world: Option<std::path::PathBuf>,
+    /// Destroy without asking. Required when stdin is not a terminal.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Nodes in flight at once.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallelism: u16,
+    /// Progress display; `auto` is fancy on a terminal, plain otherwise.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+    /// The spec.
+    #[arg(value_name = "SPEC")]
+    pub spec: std::path::PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UnlockArgs {
+    /// Simulated world file holding the lock.
+    #[arg(long, value_name = "FILE")]
+    pub world: Option<std::path::PathBuf>,
+    /// The holder to remove, exactly as the refusal printed it (`user@host:pid`).
+    #[arg(long, value_name = "ID")]
+    pub holder: String,
+    /// The spec.
+    #[arg(value_name = "SPEC")]
+    pub spec: std::path::PathBuf,
 }
 
 #[derive(Debug, clap::Args)]

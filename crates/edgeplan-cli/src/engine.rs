@@ -115,17 +115,71 @@ impl edgeplan_apply::Secrets for FsSecrets {
 pub(crate) struct WorldFile {
     pub(crate) sim: edgeplan_sim::SimBackend,
     pub(crate) path: PathBuf,
+    /// The lease this process holds (provider context, lease name, holder): renewed on every
+    /// write, as a Kubernetes client renews its Lease while it works.
+    pub(crate) held: std::sync::Mutex<Option<(String, String, String)>>,
 }
 
 impl WorldFile {
     pub(crate) fn save(&self) -> Result<(), u8> {
-        // Write then rename: a reader never sees half a world.
+        let _guard = self.file_lock()?;
+        self.renew();
+        self.write_unlocked(&self.sim.save())
+    }
+
+    /// Write `text` as the world (the caller holds [`WorldFile::file_lock`]). Write then
+    /// rename: a reader never sees half a world.
+    pub(crate) fn write_unlocked(&self, text: &str) -> Result<(), u8> {
         let tmp = self.path.with_extension("yaml.tmp");
-        std::fs::write(&tmp, self.sim.save()).and_then(|()| std::fs::rename(&tmp, &self.path)).map_err(|err| {
+        std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &self.path)).map_err(|err| {
             eprintln!("error[edgeplan::cannot-write]: cannot write world {}: {err}", self.path.display());
             exit::CANNOT_RUN
         })
     }
+
+    /// Serializes read-check-write of the world file between edgeplan processes (the API
+    /// server's job for a real cluster).
+    pub(crate) fn file_lock(&self) -> Result<std::fs::File, u8> {
+        lock_world_file(&self.path)
+    }
+
+    fn renew(&self) {
+        let held = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        if let Some((context, name, holder)) = held {
+            let now = unix_now();
+            self.sim.with_world(|world| {
+                let lease = world
+                    .kubernetes
+                    .iter_mut()
+                    .filter(|c| c.context == context)
+                    .flat_map(|c| c.leases.iter_mut())
+                    .find(|l| l.name == name && l.holder_identity == holder);
+                if let Some(lease) = lease {
+                    lease.renew_time = now;
+                }
+            });
+        }
+    }
+}
+
+/// An exclusive advisory lock on `<world>.lock`, held until the returned file is dropped.
+pub(crate) fn lock_world_file(path: &Path) -> Result<std::fs::File, u8> {
+    let lock_path = path.with_extension("yaml.lock");
+    let file =
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(|err| {
+            eprintln!("error[edgeplan::cannot-write]: cannot open {}: {err}", lock_path.display());
+            exit::CANNOT_RUN
+        })?;
+    file.lock().map_err(|err| {
+        eprintln!("error[edgeplan::cannot-write]: cannot lock {}: {err}", lock_path.display());
+        exit::CANNOT_RUN
+    })?;
+    Ok(file)
+}
+
+/// Wall-clock Unix seconds (lease times).
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl Backend for WorldFile {
@@ -182,7 +236,7 @@ pub(crate) fn open_world(world: Option<&Path>, spec: &Spec) -> Result<WorldFile,
         eprintln!("  help: use the world made for this spec (testdata/worlds/<name>.yaml), or add what is missing");
         return Err(exit::CANNOT_RUN);
     }
-    Ok(WorldFile { sim, path: path.to_path_buf() })
+    Ok(WorldFile { sim, path: path.to_path_buf(), held: std::sync::Mutex::new(None) })
 }
 
 /// What the spec's provider and consumers need that the world lacks: a world made for another

@@ -3,11 +3,13 @@
 
 mod apply_cmd;
 pub mod args;
+mod destroy_cmd;
 mod diagnostics;
 mod edge_key_cmd;
 mod engine;
 mod graph_cmd;
 mod lint_cmd;
+mod lock_cmd;
 mod plan_cmd;
 mod progress;
 mod spec_input;
@@ -41,6 +43,8 @@ pub fn main() -> ExitCode {
         args::Command::Apply(args) => apply_cmd::run(args),
         args::Command::Graph(args) => graph_cmd::run(args),
         args::Command::Verify(args) => verify_cmd::run(args),
+        args::Command::Destroy(args) => destroy_cmd::run(args),
+        args::Command::Unlock(args) => lock_cmd::run(args),
         args::Command::Plan(args) => plan_cmd::run(args),
         args::Command::EdgeKey(args) => edge_key_cmd::run(args),
     };

@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 use edgeplan_diag::{FileReport, Finding, Severity, SourceFile, Span, Stage};
 use edgeplan_lint::{FileSource, lint_bytes};
 
-/// Generous for a debug build; a release build lints the seed in well under a millisecond.
-const TIME_LIMIT: Duration = Duration::from_secs(1);
+/// A hang guard, not a performance test (speed is measured by `cargo xtask bench`): generous
+/// enough for a debug build on a loaded 2-core CI machine, short enough to catch a runaway.
+const TIME_LIMIT: Duration = Duration::from_secs(10);
 
 /// Files whose first line cannot carry the `# expect` comment.
 const EXPECT_WITHOUT_COMMENT: &[(&str, &str)] = &[("empty", "EP003")];

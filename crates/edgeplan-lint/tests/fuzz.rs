@@ -35,7 +35,9 @@ const POLICY: &[u8] = include_bytes!("../../../specs/policies/aws-load-balancer-
 /// base64-no-pad of `https://portainer.example.com|portainer.example.com:30776|<sha256 fp>|7`.
 const KEY: &str = "aHR0cHM6Ly9wb3J0YWluZXIuZXhhbXBsZS5jb218cG9ydGFpbmVyLmV4YW1wbGUuY29tOjMwNzc2fFNIRitlMjV6THZDMjBib3hZVXNESG1MSFdseVF0NTdMQ0hsczZoU2VKamc9fDc";
 
-const TIME_LIMIT: Duration = Duration::from_secs(1);
+/// A hang guard, not a performance test (speed is measured by `cargo xtask bench`): generous
+/// enough for a debug build on a loaded 2-core CI machine, short enough to catch a runaway.
+const TIME_LIMIT: Duration = Duration::from_secs(10);
 const DEFAULT_CASES: u32 = 256;
 
 static EXECUTIONS: AtomicU64 = AtomicU64::new(0);

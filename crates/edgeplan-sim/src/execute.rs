@@ -1488,6 +1488,21 @@ fn agent_delete(world: &mut World, stack: &str, node: &Node) -> Done {
     cluster.services.retain(|s| !owned_by(&s.labels, stack, address));
     cluster.secrets.retain(|s| !owned_by(&s.labels, stack, address));
     cluster.config_maps.retain(|c| !owned_by(&c.labels, stack, address));
+    // A namespace edgeplan created goes with the agent (deleting it deletes what is in it,
+    // as Kubernetes does); one that existed before carries no ownership labels and stays.
+    let owned_namespaces: Vec<String> = cluster
+        .objects
+        .iter()
+        .filter(|o| o.kind == "Namespace" && owned_by(&o.labels, stack, address))
+        .map(|o| o.name.clone())
+        .collect();
     cluster.objects.retain(|o| !owned_by(&o.labels, stack, address));
+    for namespace in owned_namespaces {
+        let occupied = cluster.deployments.iter().any(|d| d.namespace == namespace)
+            || cluster.services.iter().any(|s| s.namespace == namespace);
+        if !occupied {
+            cluster.namespaces.retain(|n| n != &namespace);
+        }
+    }
     Ok(())
 }

@@ -56,6 +56,7 @@
 //! Architecture invariant: no I/O. [`load`] and [`save`] take and return text.
 
 mod backend;
+mod durations;
 mod execute;
 mod file;
 mod http;
@@ -67,6 +68,7 @@ mod sim;
 mod world;
 
 pub use backend::SimBackend;
+pub use durations::modelled_seconds;
 pub use file::{MAX_WORLD_BYTES, WorldError, load, save};
 pub use observe::environment_type;
 pub use query::{DEFAULT_TUNNEL_PORT, missing_nlb_actions, tunnel_port};

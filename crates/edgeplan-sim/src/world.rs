@@ -397,6 +397,22 @@ pub struct KubeCluster {
     /// Events as `kubectl get events` shows them (the controller's FailedBuildModel, …).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<KubeEvent>,
+    /// `coordination.k8s.io/v1` Leases (edgeplan's stack lock), with the spec's field names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leases: Vec<Lease>,
+}
+
+/// A Lease's metadata and spec. Times are wall-clock Unix seconds (`MicroTime` in the API):
+/// the lock is about real processes, not the modelled infrastructure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Lease {
+    pub namespace: String,
+    pub name: String,
+    pub holder_identity: String,
+    pub lease_duration_seconds: u64,
+    pub acquire_time: u64,
+    pub renew_time: u64,
 }
 
 /// Where the cluster's pods live: the VPC the LB controller builds NLBs in.

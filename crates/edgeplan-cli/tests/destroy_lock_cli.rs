@@ -1,0 +1,134 @@
+//! `edgeplan destroy`, the stack lock and `edgeplan unlock` on scratch copies of the worlds.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{ScratchWorld, edgeplan};
+use edgeplan_sim::{Lease, World};
+
+fn world_of(scratch: &ScratchWorld) -> World {
+    edgeplan_sim::load(&scratch.text()).expect("world loads")
+}
+
+/// Every object ID in the world, by kind: what "untouched" is checked against.
+fn inventory(world: &World) -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    for account in &world.aws {
+        for region in &account.regions {
+            ids.extend(region.vpcs.iter().map(|v| format!("vpc {}", v.id)));
+            ids.extend(region.subnets.iter().map(|s| format!("subnet {}", s.id)));
+            ids.extend(region.route_tables.iter().map(|t| format!("route table {}", t.id)));
+            ids.extend(region.security_groups.iter().map(|g| format!("security group {}", g.id)));
+            ids.extend(region.load_balancers.iter().map(|l| format!("load balancer {}", l.arn)));
+            ids.extend(region.endpoint_services.iter().map(|e| format!("endpoint service {}", e.service_id)));
+            ids.extend(region.vpc_endpoints.iter().map(|e| format!("vpc endpoint {}", e.id)));
+        }
+        ids.extend(account.iam.policies.iter().map(|p| format!("policy {}", p.arn)));
+        ids.extend(account.iam.roles.iter().map(|r| format!("role {}", r.name)));
+    }
+    for cluster in &world.kubernetes {
+        ids.extend(
+            cluster.deployments.iter().map(|d| format!("{} deployment {}/{}", cluster.context, d.namespace, d.name)),
+        );
+        ids.extend(cluster.services.iter().map(|s| format!("{} service {}/{}", cluster.context, s.namespace, s.name)));
+        ids.extend(cluster.namespaces.iter().map(|n| format!("{} namespace {n}", cluster.context)));
+    }
+    for server in &world.portainer {
+        ids.extend(server.environments.iter().map(|e| format!("environment {} {}", e.id, e.name)));
+    }
+    ids
+}
+
+#[test]
+fn destroy_deletes_what_apply_created_and_leaves_the_seed_worlds_own_resources() {
+    let scratch = ScratchWorld::copy_of("testdata/worlds/seed.yaml");
+    let original = inventory(&world_of(&scratch));
+    let (code, out, err) =
+        edgeplan(&["apply", "specs/seed.yaml", "--world", &scratch.path, "--auto-approve", "--progress", "none"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let applied = inventory(&world_of(&scratch));
+    let created: Vec<&String> = applied.difference(&original).collect();
+    assert!(created.len() >= 6, "apply created the stack's objects: {created:#?}");
+
+    let (code, out, err) =
+        edgeplan(&["destroy", "specs/seed.yaml", "--world", &scratch.path, "--auto-approve", "--progress", "plain"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("Kept (destroy never touches these):"), "{out}");
+    assert!(out.contains("consumer.prod.environment (portainer_environment): not created by this stack"), "{out}");
+    let after = inventory(&world_of(&scratch));
+    let lost: Vec<&String> = original.difference(&after).collect();
+    assert!(lost.is_empty(), "pre-existing resources deleted: {lost:#?}");
+    let left: Vec<&String> = after.difference(&original).collect();
+    assert!(left.is_empty(), "created resources left behind: {left:#?}");
+
+    // A second destroy has nothing to do.
+    let (code, out, _) = edgeplan(&["destroy", "specs/seed.yaml", "--world", &scratch.path, "--auto-approve"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("Nothing to destroy"), "{out}");
+}
+
+#[test]
+fn destroy_without_a_terminal_refuses_unless_approved() {
+    let scratch = ScratchWorld::copy_of("testdata/worlds/seed.yaml");
+    edgeplan(&["apply", "specs/seed.yaml", "--world", &scratch.path, "--auto-approve", "--progress", "none"]);
+    let before = scratch.text();
+    let (code, _, err) = edgeplan(&["destroy", "specs/seed.yaml", "--world", &scratch.path]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("error[edgeplan::needs-approval]"), "{err}");
+    assert_eq!(world_of(&scratch), edgeplan_sim::load(&before).expect("loads"), "nothing changed");
+}
+
+fn with_lease(scratch: &ScratchWorld, holder: &str, renewed: u64) {
+    let mut world = world_of(scratch);
+    let cluster = world.kubernetes.iter_mut().find(|c| c.context == "staging").expect("provider cluster");
+    cluster.leases.push(Lease {
+        namespace: "default".into(),
+        name: "edgeplan-portainer-edge".into(),
+        holder_identity: holder.into(),
+        lease_duration_seconds: 120,
+        acquire_time: renewed,
+        renew_time: renewed,
+    });
+    std::fs::write(&scratch.path, edgeplan_sim::save(&world)).expect("world written");
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs()
+}
+
+#[test]
+fn a_second_apply_refuses_while_the_lock_is_held_and_unlock_releases_it() {
+    let scratch = ScratchWorld::copy_of("testdata/worlds/seed.yaml");
+    with_lease(&scratch, "alice@build-7:4242", now());
+    let before = scratch.text();
+    let apply = ["apply", "specs/seed.yaml", "--world", scratch.path.as_str(), "--auto-approve", "--progress", "none"];
+    let (code, _, err) = edgeplan(&apply);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("error[edgeplan::locked]") && err.contains("alice@build-7:4242"), "{err}");
+    assert!(err.contains("until ") && err.contains("edgeplan unlock"), "{err}");
+    assert_eq!(world_of(&scratch), edgeplan_sim::load(&before).expect("loads"), "nothing was done");
+    let (code, _, err) = edgeplan(&["destroy", "specs/seed.yaml", "--world", &scratch.path, "--auto-approve"]);
+    assert_eq!(code, 2, "destroy takes the same lock: {err}");
+
+    let (code, _, err) =
+        edgeplan(&["unlock", "specs/seed.yaml", "--world", &scratch.path, "--holder", "bob@build-7:1"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("held by alice@build-7:4242, not bob@build-7:1"), "{err}");
+    let (code, out, _) =
+        edgeplan(&["unlock", "specs/seed.yaml", "--world", &scratch.path, "--holder", "alice@build-7:4242"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out, err) = edgeplan(&apply);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(world_of(&scratch).kubernetes.iter().all(|c| c.leases.is_empty()), "released at the end");
+}
+
+#[test]
+fn an_expired_lease_is_taken_over() {
+    let scratch = ScratchWorld::copy_of("testdata/worlds/seed.yaml");
+    with_lease(&scratch, "alice@build-7:4242", now() - 600);
+    let (code, out, err) =
+        edgeplan(&["apply", "specs/seed.yaml", "--world", &scratch.path, "--auto-approve", "--progress", "none"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(err.contains("warning[edgeplan::lock-taken-over]") && err.contains("expired"), "{err}");
+}
