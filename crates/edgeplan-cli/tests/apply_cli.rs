@@ -114,3 +114,21 @@ fn targeting_is_announced_and_limits_the_walk() {
     assert_eq!(code, 2);
     assert!(stderr.contains("consumer.nope"), "{stderr}");
 }
+
+#[test]
+fn a_wait_that_times_out_says_what_it_last_observed() {
+    let world = ScratchWorld::copy_of("testdata/worlds/seed.yaml");
+    let (code, stdout, stderr) = apply("specs/seed.yaml", &world, &["--timeout", "targets-healthy=30s"]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    let report = stdout.split_once("\nApply failed").map(|(_, r)| r).unwrap_or_default();
+    assert!(report.contains("1 failed, 0 skipped"), "{report}");
+    assert!(
+        report.contains("✗ provider.cluster_sg_rule")
+            && report.contains("timed out after 30s waiting for targets healthy: target portainer/portainer:30776"),
+        "{report}"
+    );
+    // Independent branches carried on: the consumer converged.
+    assert!(stdout.contains("✓ consumer.prod.agent: created"), "{stdout}");
+    let (code, _, _) = edgeplan(&["apply", "specs/seed.yaml", "--timeout", "nlb=1m", "--world", &world.path]);
+    assert_eq!(code, 2, "an unknown wait kind is a usage error");
+}
