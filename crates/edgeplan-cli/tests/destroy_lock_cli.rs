@@ -132,3 +132,54 @@ fn an_expired_lease_is_taken_over() {
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(err.contains("warning[edgeplan::lock-taken-over]") && err.contains("expired"), "{err}");
 }
+
+/// The edgeplan process whose arguments name `world`, found through /proc.
+fn edgeplan_pid(world: &str) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+        let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+        let args: Vec<String> = cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+        (args.first()?.ends_with("/edgeplan") && args.iter().any(|a| a == world)).then_some(pid)
+    })
+}
+
+#[test]
+fn sigint_releases_the_lock() {
+    // Apply holds the lock while it waits at its prompt, which needs a terminal: `script`
+    // (util-linux) gives it one. Without `script` there is nothing to test here.
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no `script` to provide a terminal");
+        return;
+    }
+    let scratch = ScratchWorld::copy_of("testdata/worlds/seed.yaml");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let command =
+        format!("{} apply specs/seed.yaml --world {} --progress plain", env!("CARGO_BIN_EXE_edgeplan"), scratch.path);
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("sleep 20 | script -qfec '{command}' /dev/null"))
+        .current_dir(&root)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sh runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let pid = loop {
+        let locked = world_of(&scratch).kubernetes.iter().any(|c| !c.leases.is_empty());
+        if let (true, Some(pid)) = (locked, edgeplan_pid(&scratch.path)) {
+            break pid;
+        }
+        assert!(std::time::Instant::now() < deadline, "apply never took the lock");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let status = std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status().expect("kill runs");
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while edgeplan_pid(&scratch.path).is_some() {
+        assert!(std::time::Instant::now() < deadline, "apply did not stop on SIGINT");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(world_of(&scratch).kubernetes.iter().all(|c| c.leases.is_empty()), "SIGINT released the lease");
+}
