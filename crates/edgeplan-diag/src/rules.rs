@@ -273,6 +273,12 @@ catalog! {
     LivePortainerKeyTunnel = "EP215", "portainer-key-tunnel", Note, Live,
         "Portainer's EDGE_KEY for the environment points at its own host, not the VPC endpoint",
         "nothing to do: edgeplan gives the agent a canonical copy whose field 2 is the VPC endpoint";
+    SecretUnreadable = "EP216", "secret-unreadable", Error, Live,
+        "A secret the spec references cannot be read",
+        "set the environment variable, or point `file:` at a readable regular file holding the value; nothing is applied until it resolves";
+    LiveLeftBehind = "EP217", "left-behind", Warning, Live,
+        "Objects the stack owns in a scope the spec no longer names could not be reached",
+        "restore access to that scope (its AWS profile, kube context or Portainer URL) and plan again, or delete what the message lists by hand";
 }
 
 /// The rule with this ID. Every `RuleId` has exactly one catalog entry (tested).

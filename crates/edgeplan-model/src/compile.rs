@@ -5,7 +5,15 @@ use std::collections::BTreeMap;
 
 use edgeplan_spec::{AwsTarget, Consumer, SecretRef, Spec, TunnelPort};
 
-use crate::{Address, Expr, Identity, Node, NodeKind, Reference, Scope, Value};
+use crate::attr::{self, Attr};
+use crate::kinds::NodeKind;
+use crate::node::{Address, Expr, Identity, Node, Reference, Scope};
+use crate::value::Value;
+
+/// The LB controller's annotation prefix.
+pub const LBC_ANNOTATION_PREFIX: &str = "service.beta.kubernetes.io/";
+/// The annotation that pins the NLB to edgeplan's subnet (the engine writes the subnet ID).
+pub const LBC_SUBNETS_ANNOTATION: &str = "service.beta.kubernetes.io/aws-load-balancer-subnets";
 
 /// Compile a lint-clean spec into its nodes, in a deterministic order (not an execution order:
 /// that is the graph's business).
@@ -17,6 +25,17 @@ pub fn compile(spec: &Spec) -> Vec<Node> {
     nodes
 }
 
+/// The scopes the spec names, in compile order, without duplicates.
+pub fn spec_scopes(nodes: &[Node]) -> Vec<Scope> {
+    let mut scopes: Vec<Scope> = Vec::new();
+    for node in nodes {
+        if node.scope != Scope::Engine && !scopes.contains(&node.scope) {
+            scopes.push(node.scope.clone());
+        }
+    }
+    scopes
+}
+
 fn aws_scope(aws: &AwsTarget) -> Scope {
     Scope::Aws {
         account: aws.account_id.value.clone(),
@@ -25,11 +44,8 @@ fn aws_scope(aws: &AwsTarget) -> Scope {
     }
 }
 
-fn reference(node: &Address, output: &'static str) -> Expr {
-    Expr::Ref(Reference { node: node.clone(), output })
-}
-
-fn secret(value: &SecretRef) -> Value {
+/// A secret, by reference: the engine reads it when the plan is made.
+pub fn secret_reference(value: &SecretRef) -> Value {
     match value {
         SecretRef::Env(name) => Value::SecretRef(format!("env:{name}")),
         SecretRef::File(path) => Value::SecretRef(format!("file:{path}")),
@@ -43,41 +59,65 @@ struct Builder {
 }
 
 impl Builder {
-    fn node(&mut self, address: Address, kind: NodeKind, scope: Scope, identity: Identity) -> &mut Node {
+    /// A node of `kind` at the address its kind names, on the `provider` side or a consumer's.
+    fn node(&mut self, side: Option<&str>, kind: NodeKind, scope: Scope, identity: Identity) -> NodeBuilder<'_> {
+        let address = match side {
+            None => Address::provider(kind.address_name()),
+            Some(consumer) => Address::consumer(consumer, kind.address_name()),
+        };
         self.nodes.push(Node { address, kind, scope, identity, desired: BTreeMap::new() });
-        self.nodes.last_mut().expect("just pushed")
+        NodeBuilder { node: self.nodes.last_mut().expect("just pushed") }
     }
 }
 
+struct NodeBuilder<'b> {
+    node: &'b mut Node,
+}
+
+impl NodeBuilder<'_> {
+    fn lit(&mut self, attribute: Attr, value: impl Into<Value>) -> &mut Self {
+        self.node.desired.insert(attribute, Expr::Lit(value.into()));
+        self
+    }
+
+    fn reference(&mut self, attribute: Attr, node: &Address, output: Attr) -> &mut Self {
+        self.node.desired.insert(attribute, Expr::Ref(Reference { node: node.clone(), output }));
+        self
+    }
+}
+
+fn provider_address(kind: NodeKind) -> Address {
+    Address::provider(kind.address_name())
+}
+
 fn provider_nodes(spec: &Spec) -> Vec<Node> {
+    use attr::*;
     let provider = &spec.spec.provider;
     let aws = aws_scope(&provider.aws);
     let kube = Scope::Kubernetes { context: provider.cluster.kube_context.value.clone() };
     let portainer = Scope::Portainer { url: provider.portainer.url.value.clone() };
     let mut b = Builder { nodes: Vec::new() };
 
-    let policy = Address::provider("lb_controller_policy");
-    let subnet = Address::provider("nlb_subnet");
-    let route_table = Address::provider("nlb_route_table");
-    let association = Address::provider("nlb_route_table_association");
-    let edge_compute = Address::provider("edge_compute");
-    let restart = Address::provider("portainer_restart");
-    let service = Address::provider("tunnel_service");
-    let nlb = Address::provider("nlb");
-    let sg_rule = Address::provider("cluster_sg_rule");
-    let endpoint_service = Address::provider("endpoint_service");
-    let permissions = Address::provider("endpoint_service_permissions");
+    let policy = provider_address(NodeKind::LbControllerPolicy);
+    let subnet = provider_address(NodeKind::NlbSubnet);
+    let route_table = provider_address(NodeKind::NlbRouteTable);
+    let association = provider_address(NodeKind::NlbRouteTableAssociation);
+    let edge_compute = provider_address(NodeKind::EdgeComputeSetting);
+    let restart = provider_address(NodeKind::PortainerRestart);
+    let service = provider_address(NodeKind::TunnelService);
+    let nlb = provider_address(NodeKind::Nlb);
+    let endpoint_service = provider_address(NodeKind::EndpointService);
 
     let lbc = &provider.lb_controller;
-    let n = b.node(
-        policy.clone(),
+    let mut n = b.node(
+        None,
         NodeKind::LbControllerPolicy,
         aws.clone(),
         Identity::Named { name: lbc.role_name.value.clone() },
     );
-    n.desired.insert("role_name", Expr::lit(lbc.role_name.value.as_str()));
+    n.lit(ROLE_NAME, lbc.role_name.value.as_str());
     if let Some(document) = &lbc.policy_document {
-        n.desired.insert("policy_document", Expr::lit(document.value.as_str()));
+        n.lit(POLICY_DOCUMENT, document.value.as_str());
     }
 
     let nlb_subnet = &provider.nlb_subnet;
@@ -86,94 +126,99 @@ fn provider_nodes(spec: &Spec) -> Vec<Node> {
         Some(id) => Identity::Adopted { id: id.value.clone() },
         None => Identity::Owned,
     };
-    let n = b.node(subnet.clone(), NodeKind::NlbSubnet, aws.clone(), identity);
-    n.desired.insert("vpc_id", Expr::lit(provider.vpc.id.value.as_str()));
+    let mut n = b.node(None, NodeKind::NlbSubnet, aws.clone(), identity);
+    n.lit(VPC_ID, provider.vpc.id.value.as_str());
     if let Some(cidr) = &nlb_subnet.cidr {
-        n.desired.insert("cidr_block", Expr::lit(cidr.value.as_str()));
+        n.lit(CIDR_BLOCK, cidr.value.as_str());
     }
     if let Some(az) = &nlb_subnet.availability_zone {
-        n.desired.insert("availability_zone", Expr::lit(az.value.as_str()));
+        n.lit(AVAILABILITY_ZONE, az.value.as_str());
     }
     if let Some(az_id) = &nlb_subnet.availability_zone_id {
-        n.desired.insert("availability_zone_id", Expr::lit(az_id.value.as_str()));
+        n.lit(AVAILABILITY_ZONE_ID, az_id.value.as_str());
     }
-    n.desired.insert("tag:kubernetes.io/role/internal-elb", Expr::lit("1"));
-    n.desired.insert("tag:kubernetes.io/cluster", Expr::lit(format!("{}=shared", provider.cluster.name.value)));
+    // The controller discovers internal-NLB subnets by these tags (aws.md §1b).
+    let tags: BTreeMap<String, String> = [
+        ("kubernetes.io/role/internal-elb".to_string(), "1".to_string()),
+        (format!("kubernetes.io/cluster/{}", provider.cluster.name.value), "shared".to_string()),
+    ]
+    .into_iter()
+    .collect();
+    n.lit(TAGS, tags);
 
     // An adopted subnet keeps whatever routing it has; lint and plan check it is private.
     if creates_subnet {
-        let n = b.node(route_table.clone(), NodeKind::NlbRouteTable, aws.clone(), Identity::Owned);
-        n.desired.insert("vpc_id", Expr::lit(provider.vpc.id.value.as_str()));
-        n.desired.insert("routes", Expr::Lit(Value::List(Vec::new())));
-        let n = b.node(association.clone(), NodeKind::NlbRouteTableAssociation, aws.clone(), Identity::Owned);
-        n.desired.insert("subnet_id", reference(&subnet, "id"));
-        n.desired.insert("route_table_id", reference(&route_table, "id"));
+        b.node(None, NodeKind::NlbRouteTable, aws.clone(), Identity::Owned)
+            .lit(VPC_ID, provider.vpc.id.value.as_str())
+            .lit(ROUTES, Value::List(Vec::new()));
+        b.node(None, NodeKind::NlbRouteTableAssociation, aws.clone(), Identity::Owned)
+            .reference(SUBNET_ID, &subnet, ID)
+            .reference(ROUTE_TABLE_ID, &route_table, ID);
     }
 
-    let n = b.node(edge_compute.clone(), NodeKind::EdgeComputeSetting, portainer.clone(), Identity::Singleton);
-    n.desired.insert("EnableEdgeComputeFeatures", Expr::lit(true));
-    n.desired.insert("api_key", Expr::Lit(secret(&provider.portainer.api_key.value)));
+    b.node(None, NodeKind::EdgeComputeSetting, portainer.clone(), Identity::Singleton).lit(ENABLE_EDGE_COMPUTE, true);
 
-    let n = b.node(
-        restart.clone(),
+    // Settings take effect on restart (seed trap 4): the restart stamps the checksum of the
+    // settings onto Portainer's pod template, so a settings change rolls the pods.
+    b.node(
+        None,
         NodeKind::PortainerRestart,
         kube.clone(),
         Identity::Named { name: provider.portainer.deployment().to_string() },
-    );
-    n.desired.insert("namespace", Expr::lit(provider.portainer.namespace()));
-    // Settings take effect on restart (seed trap 4): restart after the setting changed.
-    n.desired.insert("after_settings_revision", reference(&edge_compute, "revision"));
+    )
+    .lit(NAMESPACE, provider.portainer.namespace())
+    .reference(SETTINGS_CHECKSUM, &edge_compute, SETTINGS_CHECKSUM);
 
-    let n = b.node(
-        service.clone(),
+    let mut annotations: BTreeMap<String, String> = [
+        ("aws-load-balancer-type", "external"),
+        ("aws-load-balancer-nlb-target-type", "ip"),
+        ("aws-load-balancer-scheme", "internal"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (format!("{LBC_ANNOTATION_PREFIX}{k}"), v.to_string()))
+    .collect();
+    if let Some(extra) = provider.tunnel_service.as_ref().and_then(|s| s.annotations.as_ref()) {
+        annotations.extend(extra.0.iter().map(|(k, v)| (k.value.clone(), v.value.clone())));
+    }
+    let mut n = b.node(
+        None,
         NodeKind::TunnelService,
         kube.clone(),
         Identity::Named { name: provider.tunnel_service_name().to_string() },
     );
-    n.desired.insert("namespace", Expr::lit(provider.tunnel_service_namespace()));
-    n.desired.insert("port", Expr::lit(provider.listener_port()));
-    n.desired.insert(
-        "target_port",
-        match provider.portainer.tunnel_port() {
-            TunnelPort::Port(port) => Expr::lit(port),
-            // `auto`: the port in the deployment's --tunnel-port, as the restart node observes it.
-            TunnelPort::Auto => reference(&restart, "tunnel_port"),
-        },
-    );
-    n.desired.insert("annotation:aws-load-balancer-type", Expr::lit("external"));
-    n.desired.insert("annotation:aws-load-balancer-nlb-target-type", Expr::lit("ip"));
-    n.desired.insert("annotation:aws-load-balancer-scheme", Expr::lit("internal"));
-    n.desired.insert("annotation:aws-load-balancer-subnets", reference(&subnet, "id"));
-    if let Some(annotations) = provider.tunnel_service.as_ref().and_then(|s| s.annotations.as_ref()) {
-        let extra: BTreeMap<String, Value> =
-            annotations.0.iter().map(|(k, v)| (k.value.clone(), Value::Str(v.value.clone()))).collect();
-        n.desired.insert("extra_annotations", Expr::Lit(Value::Map(extra)));
-    }
+    n.lit(NAMESPACE, provider.tunnel_service_namespace())
+        .lit(PORT, provider.listener_port())
+        .lit(ANNOTATIONS, annotations)
+        .reference(SUBNET_ID, &subnet, ID)
+        // The Service selects Portainer's pods as its Deployment does.
+        .reference(SELECTOR, &restart, SELECTOR);
+    match provider.portainer.tunnel_port() {
+        TunnelPort::Port(port) => n.lit(TARGET_PORT, port),
+        // `auto`: the port in the deployment's --tunnel-port, as the restart node observes it.
+        TunnelPort::Auto => n.reference(TARGET_PORT, &restart, TUNNEL_PORT),
+    };
 
-    let n = b.node(nlb.clone(), NodeKind::Nlb, aws.clone(), Identity::ReadOnly);
-    n.desired.insert("hostname", reference(&service, "load_balancer_hostname"));
-    n.desired.insert("scheme", Expr::lit("internal"));
     // The controller can only build an internal NLB once its role allows it (seed trap 1) and
-    // the subnet is private (reachability discovery).
-    n.desired.insert("controller_policy_version", reference(&policy, "default_version"));
+    // the subnet is private (reachability discovery): those are ordering references.
+    let mut n = b.node(None, NodeKind::Nlb, aws.clone(), Identity::ReadOnly);
+    n.reference(HOSTNAME, &service, LOAD_BALANCER_HOSTNAME)
+        .lit(SCHEME, "internal")
+        .reference(CONTROLLER_POLICY_VERSION, &policy, DEFAULT_VERSION);
     if creates_subnet {
-        n.desired.insert("subnet_route_table", reference(&association, "route_table_id"));
+        n.reference(SUBNET_ROUTE_TABLE, &association, ROUTE_TABLE_ID);
     }
 
     // The rule is always edgeplan's own; a group named in the spec is where it goes.
-    let sg_identity = Identity::Owned;
-    let n = b.node(sg_rule.clone(), NodeKind::ClusterSgRule, aws.clone(), sg_identity);
-    n.desired.insert("cluster_name", Expr::lit(provider.cluster.name.value.as_str()));
+    let mut n = b.node(None, NodeKind::ClusterSgRule, aws.clone(), Identity::Owned);
+    n.lit(CLUSTER_NAME, provider.cluster.name.value.as_str());
     if let Some(group) = provider.cluster_security_group.as_ref().and_then(|g| g.id.as_ref()) {
-        n.desired.insert("security_group_id", Expr::lit(group.value.as_str()));
+        n.lit(SECURITY_GROUP_ID, group.value.as_str());
     }
-    n.desired.insert("protocol", Expr::lit("tcp"));
-    n.desired.insert("port", reference(&service, "target_port"));
-    n.desired.insert("source_cidr", reference(&subnet, "cidr_block"));
+    n.lit(PROTOCOL, "tcp").reference(PORT, &service, TARGET_PORT).reference(SOURCE_CIDR, &subnet, CIDR_BLOCK);
 
-    let n = b.node(endpoint_service.clone(), NodeKind::EndpointService, aws.clone(), Identity::Owned);
-    n.desired.insert("network_load_balancer_arn", reference(&nlb, "arn"));
-    n.desired.insert("acceptance_required", Expr::lit(provider.acceptance_required()));
+    b.node(None, NodeKind::EndpointService, aws.clone(), Identity::Owned)
+        .reference(NETWORK_LOAD_BALANCER_ARN, &nlb, ARN)
+        .lit(ACCEPTANCE_REQUIRED, provider.acceptance_required());
 
     let principals: Vec<String> = match provider.endpoint_service.as_ref().and_then(|s| s.allowed_principals.as_ref()) {
         Some(list) => list.iter().map(|p| p.value.clone()).collect(),
@@ -185,58 +230,64 @@ fn provider_nodes(spec: &Spec) -> Vec<Node> {
             accounts
         }
     };
-    let n = b.node(permissions.clone(), NodeKind::EndpointServicePermissions, aws, Identity::Owned);
-    n.desired.insert("service_id", reference(&endpoint_service, "service_id"));
-    n.desired.insert("allowed_principals", Expr::lit(principals));
+    b.node(None, NodeKind::EndpointServicePermissions, aws, Identity::Owned)
+        .reference(SERVICE_ID, &endpoint_service, SERVICE_ID)
+        .lit(ALLOWED_PRINCIPALS, principals);
 
     b.nodes
 }
 
 fn consumer_nodes(spec: &Spec, consumer: &Consumer) -> Vec<Node> {
+    use attr::*;
     let provider = &spec.spec.provider;
     let name = consumer.name.value.as_str();
+    let side = Some(name);
     let aws = aws_scope(&consumer.aws);
     let provider_aws = aws_scope(&provider.aws);
     let kube = Scope::Kubernetes { context: consumer.cluster.kube_context.value.clone() };
     let portainer = Scope::Portainer { url: provider.portainer.url.value.clone() };
     let mut b = Builder { nodes: Vec::new() };
 
-    let endpoint_service = Address::provider("endpoint_service");
-    let permissions = Address::provider("endpoint_service_permissions");
-    let vpce_sg = Address::consumer(name, "vpce_security_group");
-    let vpce = Address::consumer(name, "vpce");
-    let acceptance = Address::consumer(name, "connection_acceptance");
-    let environment = Address::consumer(name, "environment");
-    let agent_key = Address::consumer(name, "agent_key");
-    let agent = Address::consumer(name, "agent");
+    let endpoint_service = provider_address(NodeKind::EndpointService);
+    let permissions = provider_address(NodeKind::EndpointServicePermissions);
+    let at = |kind: NodeKind| Address::consumer(name, kind.address_name());
+    let subnets = at(NodeKind::ConsumerSubnets);
+    let vpce_sg = at(NodeKind::VpceSecurityGroup);
+    let vpce = at(NodeKind::Vpce);
+    let acceptance = at(NodeKind::ConnectionAcceptance);
+    let environment = at(NodeKind::PortainerEnvironment);
+    let agent_key = at(NodeKind::AgentKey);
+
+    let subnet_ids: Vec<String> = consumer.subnets.iter().map(|s| s.id.value.clone()).collect();
+    b.node(side, NodeKind::ConsumerSubnets, aws.clone(), Identity::Adopted { id: subnet_ids.join(",") })
+        .lit(SUBNET_IDS, subnet_ids.clone());
 
     let group = &consumer.endpoint_security_group;
     let sg_identity = match &group.id {
         Some(id) => Identity::Adopted { id: id.value.clone() },
         None => Identity::Owned,
     };
-    let n = b.node(vpce_sg.clone(), NodeKind::VpceSecurityGroup, aws.clone(), sg_identity);
-    n.desired.insert("vpc_id", Expr::lit(consumer.vpc.id.value.as_str()));
-    n.desired.insert("ingress_port", Expr::lit(provider.listener_port()));
+    let mut n = b.node(side, NodeKind::VpceSecurityGroup, aws.clone(), sg_identity);
+    n.lit(VPC_ID, consumer.vpc.id.value.as_str()).lit(INGRESS_PORT, provider.listener_port());
     if let Some(create) = &group.create {
         let cidrs: Vec<String> = create.allowed_cidrs.iter().map(|c| c.value.clone()).collect();
-        n.desired.insert("ingress_cidrs", Expr::lit(cidrs));
+        n.lit(INGRESS_CIDRS, cidrs);
     }
 
-    let n = b.node(vpce.clone(), NodeKind::Vpce, aws, Identity::Owned);
-    n.desired.insert("vpc_id", Expr::lit(consumer.vpc.id.value.as_str()));
-    n.desired.insert("vpc_endpoint_type", Expr::lit("Interface"));
-    n.desired.insert("service_name", reference(&endpoint_service, "service_name"));
-    n.desired.insert("allowed_principals", reference(&permissions, "allowed_principals"));
-    n.desired.insert("security_group_id", reference(&vpce_sg, "id"));
-    let subnets: Vec<String> = consumer.subnets.iter().map(|s| s.id.value.clone()).collect();
-    n.desired.insert("subnet_ids", Expr::lit(subnets));
+    b.node(side, NodeKind::Vpce, aws, Identity::Owned)
+        .lit(VPC_ID, consumer.vpc.id.value.as_str())
+        .lit(VPC_ENDPOINT_TYPE, "Interface")
+        .reference(SERVICE_NAME, &endpoint_service, SERVICE_NAME)
+        .reference(ALLOWED_PRINCIPALS, &permissions, ALLOWED_PRINCIPALS)
+        .reference(SECURITY_GROUP_ID, &vpce_sg, ID)
+        .lit(SUBNET_IDS, subnet_ids)
+        .reference(SUBNET_AVAILABILITY_ZONE_IDS, &subnets, AVAILABILITY_ZONE_IDS);
 
     // Acceptance is a call on the provider's account, about the consumer's endpoint.
-    let n = b.node(acceptance.clone(), NodeKind::ConnectionAcceptance, provider_aws, Identity::Owned);
-    n.desired.insert("service_id", reference(&endpoint_service, "service_id"));
-    n.desired.insert("vpc_endpoint_id", reference(&vpce, "id"));
-    n.desired.insert("state", Expr::lit("available"));
+    b.node(side, NodeKind::ConnectionAcceptance, provider_aws, Identity::Owned)
+        .reference(SERVICE_ID, &endpoint_service, SERVICE_ID)
+        .reference(VPC_ENDPOINT_ID, &vpce, ID)
+        .lit(ACCEPTED, true);
 
     let env = &consumer.environment;
     let env_identity = match (&env.id, &env.name) {
@@ -244,33 +295,33 @@ fn consumer_nodes(spec: &Spec, consumer: &Consumer) -> Vec<Node> {
         (None, Some(env_name)) => Identity::Named { name: env_name.value.clone() },
         (None, None) => Identity::Named { name: name.to_string() },
     };
-    let n = b.node(environment.clone(), NodeKind::PortainerEnvironment, portainer, env_identity);
-    n.desired.insert("type", Expr::lit("edge-agent-kubernetes"));
-    n.desired.insert("url", Expr::lit(provider.portainer.url.value.as_str()));
-    n.desired.insert("create_if_missing", Expr::lit(env.create_if_missing()));
+    b.node(side, NodeKind::PortainerEnvironment, portainer, env_identity)
+        .lit(TYPE, "edge-agent-kubernetes")
+        .lit(URL, provider.portainer.url.value.as_str())
+        .lit(CREATE_IF_MISSING, env.create_if_missing());
 
-    let n = b.node(agent_key.clone(), NodeKind::AgentKey, Scope::Local, Identity::Owned);
-    n.desired.insert("portainer_key", reference(&environment, "edge_key"));
-    n.desired.insert("tunnel_host", reference(&vpce, "dns_name"));
-    n.desired.insert("tunnel_port", Expr::lit(provider.listener_port()));
+    b.node(side, NodeKind::AgentKey, Scope::Engine, Identity::Owned)
+        .reference(PORTAINER_KEY, &environment, EDGE_KEY)
+        .reference(TUNNEL_HOST, &vpce, DNS_NAME)
+        .lit(TUNNEL_PORT, provider.listener_port());
 
     let agent_spec = &consumer.agent;
-    let n = b.node(agent.clone(), NodeKind::AgentObjects, kube, Identity::Owned);
-    n.desired.insert("namespace", Expr::lit(agent_spec.namespace()));
-    n.desired.insert("image", Expr::lit(format!("portainer/agent:{}", agent_spec.image_tag.value)));
-    n.desired.insert("EDGE_KEY", reference(&agent_key, "key"));
-    n.desired.insert("EDGE_ID", reference(&environment, "edge_id"));
-    n.desired.insert("EDGE_INSECURE_POLL", Expr::lit(agent_spec.insecure_poll.as_ref().is_some_and(|p| p.value)));
+    let mut n = b.node(side, NodeKind::AgentObjects, kube, Identity::Owned);
+    n.lit(NAMESPACE, agent_spec.namespace())
+        .lit(IMAGE, format!("portainer/agent:{}", agent_spec.image_tag.value))
+        .reference(AGENT_EDGE_KEY, &agent_key, KEY)
+        .reference(AGENT_EDGE_ID, &environment, AGENT_EDGE_ID)
+        .lit(EDGE_INSECURE_POLL, agent_spec.insecure_poll.as_ref().is_some_and(|p| p.value));
     if let Some(secret_ref) = &agent_spec.agent_secret {
-        n.desired.insert("AGENT_SECRET", Expr::Lit(secret(&secret_ref.value)));
+        n.lit(AGENT_SECRET, secret_reference(&secret_ref.value));
     }
     if let Some(env_vars) = &agent_spec.env {
-        let extra: BTreeMap<String, Value> =
-            env_vars.iter().map(|v| (v.name.value.clone(), Value::Str(v.value.value.value.clone()))).collect();
-        n.desired.insert("extra_env", Expr::Lit(Value::Map(extra)));
+        let extra: BTreeMap<String, String> =
+            env_vars.iter().map(|v| (v.name.value.clone(), v.value.value.value.clone())).collect();
+        n.lit(EXTRA_ENV, extra);
     }
     // The agent can only dial once its endpoint connection is accepted.
-    n.desired.insert("connection_state", reference(&acceptance, "state"));
+    n.reference(CONNECTION_STATE, &acceptance, STATE);
 
     b.nodes
 }

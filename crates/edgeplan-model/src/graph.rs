@@ -5,10 +5,11 @@ use std::fmt;
 
 use edgeplan_graph::{CycleError, Dag, GraphBuilder};
 
-use crate::{Address, Node};
+use crate::attr::Attr;
+use crate::node::{Address, Node};
 
 /// The resource graph: nodes by address, edges labelled with the attribute that needs them.
-pub type ResourceGraph = Dag<Address, Node, &'static str>;
+pub type ResourceGraph = Dag<Address, Node, Attr>;
 
 #[derive(Debug)]
 pub enum GraphError {
@@ -19,7 +20,7 @@ pub enum GraphError {
         from: Address,
         to: Address,
     },
-    Cycle(CycleError<Address, &'static str>),
+    Cycle(CycleError<Address, Attr>),
 }
 
 impl fmt::Display for GraphError {
@@ -35,7 +36,7 @@ impl fmt::Display for GraphError {
 impl std::error::Error for GraphError {}
 
 pub fn resource_graph(nodes: Vec<Node>) -> Result<ResourceGraph, GraphError> {
-    let edges: Vec<(Address, Address, &'static str)> = nodes
+    let edges: Vec<(Address, Address, Attr)> = nodes
         .iter()
         .flat_map(|node| node.references().map(|(field, r)| (r.node.clone(), node.address.clone(), field)))
         .collect();

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::Value;
+use crate::attr::Attr;
+use crate::kinds::{NodeKind, ScopeKind};
+use crate::value::Value;
 
 /// A node's stable address: `provider.<name>` or `consumer.<consumer>.<name>`. It is printed
 /// in plans, tagged onto AWS resources and labelled onto Kubernetes objects, so it never
@@ -20,13 +22,34 @@ impl Address {
         Address(format!("consumer.{consumer}.{name}"))
     }
 
-    /// An address from its full text (`consumer.prod.vpce`), e.g. to name a sibling node.
+    /// An address from its full text (`consumer.prod.vpce`), e.g. from an ownership tag.
     pub fn from_text(full: &str) -> Address {
         Address(full.to_string())
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// `provider` or `consumer.NAME`: the part shared by the nodes of one side.
+    pub fn prefix(&self) -> &str {
+        self.0.rsplit_once('.').map_or("", |(prefix, _)| prefix)
+    }
+
+    /// The consumer's name, for `consumer.NAME.…` addresses.
+    pub fn consumer_name(&self) -> Option<&str> {
+        self.0.strip_prefix("consumer.").and_then(|rest| rest.split_once('.')).map(|(name, _)| name)
+    }
+
+    /// The kind an address of this shape names (its last segment is the kind's address name).
+    pub fn kind(&self) -> Option<NodeKind> {
+        let (_, name) = self.0.rsplit_once('.')?;
+        NodeKind::from_address_name(name)
+    }
+
+    /// The address of `kind` next to this one (same prefix).
+    pub fn sibling(&self, kind: NodeKind) -> Address {
+        Address(format!("{}.{}", self.prefix(), kind.address_name()))
     }
 }
 
@@ -36,101 +59,14 @@ impl fmt::Display for Address {
     }
 }
 
-/// What a node is. The string form is stable: it appears in plan JSON (`kind`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum NodeKind {
-    /// The LB controller role's managed policy, at the version the spec enforces.
-    LbControllerPolicy,
-    NlbSubnet,
-    /// The NLB subnet's own route table: local routes only, so the subnet is private.
-    NlbRouteTable,
-    NlbRouteTableAssociation,
-    /// Portainer's `EnableEdgeComputeFeatures` setting.
-    EdgeComputeSetting,
-    /// A rollout restart of the Portainer deployment, so settings take effect.
-    PortainerRestart,
-    /// The LoadBalancer Service the LB controller turns into the internal NLB.
-    TunnelService,
-    /// The NLB itself: read-only, created by the controller; edgeplan waits for it.
-    Nlb,
-    /// Ingress on the Portainer pods' security group: NLB subnet → tunnel port.
-    ClusterSgRule,
-    EndpointService,
-    EndpointServicePermissions,
-    VpceSecurityGroup,
-    Vpce,
-    ConnectionAcceptance,
-    PortainerEnvironment,
-    /// The consumer's EDGE_KEY: Portainer's key with field 2 pointing at the VPC endpoint.
-    AgentKey,
-    /// The agent's Kubernetes objects (namespace, service account, binding, Secret, ConfigMap,
-    /// Service, Deployment), applied server-side.
-    AgentObjects,
-}
-
-impl NodeKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NodeKind::LbControllerPolicy => "aws_iam_policy",
-            NodeKind::NlbSubnet => "aws_subnet",
-            NodeKind::NlbRouteTable => "aws_route_table",
-            NodeKind::NlbRouteTableAssociation => "aws_route_table_association",
-            NodeKind::EdgeComputeSetting => "portainer_settings",
-            NodeKind::PortainerRestart => "kubernetes_rollout_restart",
-            NodeKind::TunnelService => "kubernetes_service",
-            NodeKind::Nlb => "aws_lb",
-            NodeKind::ClusterSgRule => "aws_security_group_rule",
-            NodeKind::EndpointService => "aws_vpc_endpoint_service",
-            NodeKind::EndpointServicePermissions => "aws_vpc_endpoint_service_permissions",
-            NodeKind::VpceSecurityGroup => "aws_security_group",
-            NodeKind::Vpce => "aws_vpc_endpoint",
-            NodeKind::ConnectionAcceptance => "aws_vpc_endpoint_connection_accepter",
-            NodeKind::PortainerEnvironment => "portainer_environment",
-            NodeKind::AgentKey => "portainer_edge_key",
-            NodeKind::AgentObjects => "kubernetes_edge_agent",
-        }
-    }
-}
-
-impl NodeKind {
-    /// The outputs other nodes may reference. A reference to anything else is a bug in the
-    /// compiler, caught by a test over every example spec.
-    pub fn outputs(self) -> &'static [&'static str] {
-        match self {
-            NodeKind::LbControllerPolicy => &["policy_arn", "default_version"],
-            NodeKind::NlbSubnet => &["id", "cidr_block", "availability_zone_id"],
-            NodeKind::NlbRouteTable => &["id"],
-            NodeKind::NlbRouteTableAssociation => &["id", "route_table_id"],
-            NodeKind::EdgeComputeSetting => &["revision"],
-            NodeKind::PortainerRestart => &["tunnel_port", "revision"],
-            NodeKind::TunnelService => &["load_balancer_hostname", "target_port"],
-            NodeKind::Nlb => &["arn", "dns_name", "availability_zone_ids"],
-            NodeKind::ClusterSgRule => &["rule_id"],
-            NodeKind::EndpointService => &["service_id", "service_name"],
-            NodeKind::EndpointServicePermissions => &["allowed_principals"],
-            NodeKind::VpceSecurityGroup => &["id"],
-            NodeKind::Vpce => &["id", "dns_name"],
-            NodeKind::ConnectionAcceptance => &["state"],
-            NodeKind::PortainerEnvironment => &["id", "edge_id", "edge_key"],
-            NodeKind::AgentKey => &["key"],
-            NodeKind::AgentObjects => &["rollout"],
-        }
-    }
-}
-
-impl fmt::Display for NodeKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The API endpoint that serves a node. Backends batch observations by scope (one
-/// DescribeSubnets per account and region, one LIST per cluster and kind, …).
+/// The API endpoint that serves a node. The engine groups nodes by scope and hands each group
+/// to the one backend that serves it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Scope {
     Aws {
         account: String,
         region: String,
+        /// Where the credentials come from (an AWS profile); not part of what is addressed.
         profile: Option<String>,
     },
     Kubernetes {
@@ -139,20 +75,73 @@ pub enum Scope {
     Portainer {
         url: String,
     },
-    /// Computed locally from other nodes' outputs (the agent key).
-    Local,
+    /// Computed by the engine (the agent key).
+    Engine,
+}
+
+impl Scope {
+    pub fn kind(&self) -> ScopeKind {
+        match self {
+            Scope::Aws { .. } => ScopeKind::Aws,
+            Scope::Kubernetes { .. } => ScopeKind::Kubernetes,
+            Scope::Portainer { .. } => ScopeKind::Portainer,
+            Scope::Engine => ScopeKind::Engine,
+        }
+    }
+
+    /// The scope's record in the stack's inventory (a list of scopes, not a state file).
+    pub fn to_record(&self) -> String {
+        match self {
+            Scope::Aws { account, region, profile: Some(profile) } => format!("aws:{account}:{region}:{profile}"),
+            Scope::Aws { account, region, profile: None } => format!("aws:{account}:{region}"),
+            Scope::Kubernetes { context } => format!("kube:{context}"),
+            Scope::Portainer { url } => format!("portainer:{url}"),
+            Scope::Engine => "engine".to_string(),
+        }
+    }
+
+    pub fn from_record(record: &str) -> Option<Scope> {
+        let (kind, rest) = record.split_once(':').unwrap_or((record, ""));
+        match kind {
+            "aws" => {
+                let mut parts = rest.splitn(3, ':');
+                let account = parts.next().filter(|a| !a.is_empty())?.to_string();
+                let region = parts.next().filter(|r| !r.is_empty())?.to_string();
+                let profile = parts.next().map(str::to_string);
+                Some(Scope::Aws { account, region, profile })
+            }
+            "kube" if !rest.is_empty() => Some(Scope::Kubernetes { context: rest.to_string() }),
+            "portainer" if !rest.is_empty() => Some(Scope::Portainer { url: rest.to_string() }),
+            "engine" => Some(Scope::Engine),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::Aws { account, region, profile: Some(profile) } => {
+                write!(f, "AWS account {account} in {region} (profile {profile})")
+            }
+            Scope::Aws { account, region, profile: None } => write!(f, "AWS account {account} in {region}"),
+            Scope::Kubernetes { context } => write!(f, "kube context `{context}`"),
+            Scope::Portainer { url } => write!(f, "Portainer at {url}"),
+            Scope::Engine => f.write_str("the engine"),
+        }
+    }
 }
 
 /// How edgeplan finds a node's live object again, with no state file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Identity {
-    /// Created and owned by edgeplan: found by its `edgeplan.dev/stack` and
-    /// `edgeplan.dev/address` tags (AWS) or labels and field manager (Kubernetes).
+    /// Created and owned by edgeplan: found by its ownership (AWS tags, Kubernetes labels,
+    /// Portainer tags) naming this stack and address.
     Owned,
     /// Named by ID in the spec: adopted, never deleted.
     Adopted { id: String },
     /// Found by a natural key (a Portainer environment name, a deployment name): may be
-    /// created if missing, never deleted unless edgeplan created it.
+    /// created if missing, deleted only if it carries this stack's ownership.
     Named { name: String },
     /// Exists once per scope and is only ever updated (Portainer settings, a rollout).
     Singleton,
@@ -160,11 +149,24 @@ pub enum Identity {
     ReadOnly,
 }
 
+/// What an object's tags, labels or Portainer tags say about who made it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ownership {
+    pub stack: String,
+    pub address: Address,
+}
+
+impl Ownership {
+    pub fn new(stack: &str, address: &Address) -> Ownership {
+        Ownership { stack: stack.to_string(), address: address.clone() }
+    }
+}
+
 /// An output of another node, e.g. `provider.endpoint_service` → `service_name`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Reference {
     pub node: Address,
-    pub output: &'static str,
+    pub output: Attr,
 }
 
 impl fmt::Display for Reference {
@@ -193,16 +195,32 @@ pub struct Node {
     pub kind: NodeKind,
     pub scope: Scope,
     pub identity: Identity,
-    pub desired: BTreeMap<&'static str, Expr>,
+    pub desired: BTreeMap<Attr, Expr>,
 }
 
 impl Node {
     /// Every other node this one reads an output of: its dependencies, with the attribute
     /// that needs each (the edge's "why").
-    pub fn references(&self) -> impl Iterator<Item = (&'static str, &Reference)> {
+    pub fn references(&self) -> impl Iterator<Item = (Attr, &Reference)> {
         self.desired.iter().filter_map(|(attribute, expr)| match expr {
             Expr::Ref(reference) => Some((*attribute, reference)),
             Expr::Lit(_) => None,
         })
+    }
+
+    /// The node a desired attribute references, if it is a reference.
+    pub fn referenced(&self, attribute: Attr) -> Option<&Address> {
+        match self.desired.get(&attribute) {
+            Some(Expr::Ref(reference)) => Some(&reference.node),
+            _ => None,
+        }
+    }
+
+    /// A literal desired value.
+    pub fn literal(&self, attribute: Attr) -> Option<&Value> {
+        match self.desired.get(&attribute) {
+            Some(Expr::Lit(value)) => Some(value),
+            _ => None,
+        }
     }
 }

@@ -42,8 +42,15 @@ impl SecretText {
     }
 }
 
-/// The fingerprint every backend reports for a secret's bytes (see [`SecretText::fingerprint`]).
+/// The fingerprint of a secret's bytes (see [`SecretText::fingerprint`]).
 pub fn secret_fingerprint(bytes: &[u8]) -> String {
+    short_sha256(bytes)
+}
+
+/// `sha256:` + the first 16 hex digits: short enough to print, long enough to tell apart.
+/// Every fingerprint, checksum and client token in edgeplan is this digest of a canonical
+/// serialization ([`Value::canonical`]), never of `Debug` output.
+pub fn short_sha256(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     let digest = sha2::Sha256::digest(bytes);
     let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
@@ -80,6 +87,70 @@ impl Value {
             Value::Bool(b) => Some(*b),
             _ => None,
         }
+    }
+
+    pub fn as_list(&self) -> &[Value] {
+        match self {
+            Value::List(items) => items,
+            _ => &[],
+        }
+    }
+
+    pub fn as_map(&self) -> Option<&BTreeMap<String, Value>> {
+        match self {
+            Value::Map(map) => Some(map),
+            _ => None,
+        }
+    }
+
+    pub fn as_secret(&self) -> Option<&SecretText> {
+        match self {
+            Value::Secret(secret) => Some(secret),
+            _ => None,
+        }
+    }
+
+    /// The strings of a list (other items are skipped).
+    pub fn strings(&self) -> Vec<String> {
+        self.as_list().iter().filter_map(|v| v.as_str().map(str::to_string)).collect()
+    }
+
+    /// A map of strings as `(key, value)` pairs (other values are skipped).
+    pub fn string_map(&self) -> BTreeMap<String, String> {
+        self.as_map()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+            .collect()
+    }
+
+    /// A canonical, deterministic JSON rendering: maps are ordered, a secret is its
+    /// fingerprint (`{"secret": "sha256:…"}`) and a reference its text. Fingerprints, saved
+    /// plans and client tokens hash this, never `Debug` output.
+    pub fn canonical(&self) -> serde_json::Value {
+        use serde_json::{Value as Json, json};
+        match self {
+            Value::Null => Json::Null,
+            Value::Bool(b) => Json::Bool(*b),
+            Value::Int(n) => json!(n),
+            Value::Str(text) => Json::String(text.clone()),
+            Value::List(items) => Json::Array(items.iter().map(Value::canonical).collect()),
+            Value::Map(map) => Json::Object(map.iter().map(|(k, v)| (k.clone(), v.canonical())).collect()),
+            Value::SecretRef(reference) => json!({ "secret_ref": reference }),
+            Value::Secret(secret) => json!({ "secret": secret.fingerprint() }),
+        }
+    }
+}
+
+impl From<BTreeMap<String, String>> for Value {
+    fn from(map: BTreeMap<String, String>) -> Value {
+        Value::Map(map.into_iter().map(|(k, v)| (k, Value::Str(v))).collect())
+    }
+}
+
+impl From<i64> for Value {
+    fn from(n: i64) -> Value {
+        Value::Int(n)
     }
 }
 

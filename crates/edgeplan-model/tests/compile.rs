@@ -54,7 +54,7 @@ fn the_seed_compiles_to_the_expected_nodes_and_edges() {
 fn secrets_compile_to_references_only() {
     for (name, nodes) in examples() {
         let everything = format!("{nodes:?}");
-        assert!(everything.contains("SecretRef(\"env:PORTAINER_API_KEY\")") || name == "fleet", "{name}");
+        assert!(everything.contains("SecretRef(\"env:AGENT_SECRET\")") || name == "seed", "{name}");
         assert!(!everything.contains("Literal"), "{name}");
     }
 }

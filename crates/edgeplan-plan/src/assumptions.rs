@@ -2,7 +2,7 @@
 //! decided from? If not, the node is aborted with a diff instead of doing something the plan
 //! did not show (apply never re-decides).
 
-use edgeplan_model::{Action, Address, Expr, Node, Observed, Value};
+use edgeplan_model::{Action, Address, Attr, Expr, Node, Observed, Value};
 
 use crate::decide::{before_of, equivalent};
 use crate::model::{Change, Shown};
@@ -29,7 +29,7 @@ pub fn check_assumptions(
     fresh: &Observed,
     mutated: impl Fn(&Address) -> bool,
 ) -> Result<(), Vec<Moved>> {
-    let follows_changed_upstream = |field: &str| match node.desired.get(field) {
+    let follows_changed_upstream = |field: &str| match Attr::parse(field).and_then(|a| node.desired.get(&a)) {
         Some(Expr::Ref(reference)) => mutated(&reference.node),
         _ => false,
     };

@@ -1,43 +1,32 @@
-//! Deciding: desired nodes + observations → plan. Pure and deterministic.
+//! Deciding: desired nodes + observations → plan. Pure and deterministic. Every comparison is
+//! the one the kind declares ([`edgeplan_model::kinds`]).
 
 use std::collections::BTreeMap;
 
-use edgeplan_model::{Action, Address, Expr, Identity, LiveObject, Node, NodeKind, Observation, Observed, Value};
+use edgeplan_model::attr::{self, Attr};
+use edgeplan_model::{
+    Action, Address, Compare, Expr, Identity, LiveObject, Node, NodeKind, Observation, Observed, Role, Value,
+};
 
 use crate::model::{Change, FORMAT_VERSION, Plan, Reason, Shown, fingerprint};
 
-/// Attributes that hold secrets: shown only as a reference or fingerprint, in every format.
-const SENSITIVE: &[&str] = &["EDGE_KEY", "AGENT_SECRET", "api_key", "key", "portainer_key"];
-
-/// Attributes that steer edgeplan rather than describe the object; never diffed.
-const NOT_DIFFED: &[&str] = &["api_key", "create_if_missing"];
-
-/// The policy version a policy update deletes first (see [`decide_parameters`]).
-pub const DELETE_VERSION: &str = "delete_version";
-
-/// Fields that cannot change in place: a difference forces replacement.
-fn immutable(kind: NodeKind, field: &str) -> bool {
-    matches!(
-        (kind, field),
-        (NodeKind::NlbSubnet, "vpc_id" | "cidr_block" | "availability_zone" | "availability_zone_id")
-            | (NodeKind::NlbRouteTable | NodeKind::VpceSecurityGroup, "vpc_id")
-            | (NodeKind::Vpce, "vpc_id" | "service_name" | "vpc_endpoint_type")
-    )
-}
-
 /// Decide every node's change. `nodes` must be in dependency order (a validated graph's
-/// topological order), so every reference is resolved after the node it points at.
-pub fn decide(stack: &str, nodes: &[&Node], observations: &[Observation]) -> Plan {
+/// topological order), so every reference is resolved after the node it points at. `orphans`
+/// are objects the stack owns that the spec no longer names: each is deleted.
+pub fn decide(stack: &str, nodes: &[&Node], orphans: &[&Node], observations: &[Observation]) -> Plan {
     let observed: BTreeMap<&Address, &Observation> = observations.iter().map(|o| (&o.address, o)).collect();
-    let mut planned_outputs: BTreeMap<Address, BTreeMap<String, Shown>> = BTreeMap::new();
-    let mut changes = Vec::with_capacity(nodes.len());
+    let mut planned_outputs: BTreeMap<Address, BTreeMap<Attr, Shown>> = BTreeMap::new();
+    let mut changes = Vec::with_capacity(nodes.len() + orphans.len());
     for node in nodes {
-        let observation = observed.get(&node.address);
-        let change = decide_node(node, observation.copied(), &planned_outputs);
-        planned_outputs.insert(node.address.clone(), outputs_after(node, observation.copied(), &change));
+        let observation = observed.get(&node.address).copied();
+        let change = decide_node(node, observation, &planned_outputs);
+        planned_outputs.insert(node.address.clone(), outputs_after(node, observation, &change));
         changes.push(change);
     }
-    let mut diagnostics = crate::rules::live_rules(nodes, observations);
+    for orphan in orphans {
+        changes.push(prune(orphan, observed.get(&orphan.address).copied()));
+    }
+    let mut diagnostics = crate::rules::live_rules(stack, nodes, &changes, observations);
     // A trap this plan fixes is reported, not fatal: say so and lower it to a warning.
     for diagnostic in &mut diagnostics {
         let fixed = changes.iter().any(|c: &Change| c.address == diagnostic.address && c.action.mutates());
@@ -49,22 +38,39 @@ pub fn decide(stack: &str, nodes: &[&Node], observations: &[Observation]) -> Pla
     Plan { format_version: FORMAT_VERSION, stack: stack.to_string(), changes, diagnostics }
 }
 
-fn decide_node(
-    node: &Node,
-    observation: Option<&Observation>,
-    outputs: &BTreeMap<Address, BTreeMap<String, Shown>>,
-) -> Change {
-    let after = resolve(node, outputs);
-    let observed_fingerprint = observation.map_or_else(|| "unobserved".to_string(), |o| fingerprint(&o.result));
-    let mut change = Change {
+fn new_change(node: &Node, observation: Option<&Observation>) -> Change {
+    Change {
         address: node.address.clone(),
         kind: node.kind,
         action: Action::NoOp,
         reasons: Vec::new(),
         before: BTreeMap::new(),
-        after,
-        observed_fingerprint,
-    };
+        after: BTreeMap::new(),
+        observed_fingerprint: observation.map_or_else(|| "unobserved".to_string(), |o| fingerprint(&o.result)),
+    }
+}
+
+/// An owned object the spec no longer names: delete it (reject it, for a connection).
+fn prune(node: &Node, observation: Option<&Observation>) -> Change {
+    let mut change = new_change(node, observation);
+    match observation.map(|o| &o.result) {
+        Some(Ok(Observed::Present(live))) => {
+            change.action = Action::Delete;
+            change.reasons.push(Reason::RemovedFromSpec);
+            change.before.insert(attr::ID.name().to_string(), Shown::Known(Value::str(live.id.as_str())));
+        }
+        Some(Ok(Observed::Absent)) => change.reasons.push(Reason::NotFound),
+        None | Some(Err(_)) => {
+            change.action = Action::Read;
+            change.reasons.push(Reason::Unobservable);
+        }
+    }
+    change
+}
+
+fn decide_node(node: &Node, observation: Option<&Observation>, outputs: &BTreeMap<Address, BTreeMap<Attr, Shown>>) -> Change {
+    let mut change = new_change(node, observation);
+    change.after = resolve(node, outputs);
     let live = match observation.map(|o| &o.result) {
         None | Some(Err(_)) => {
             change.action = Action::Read;
@@ -83,36 +89,30 @@ fn decide_node(
         return change;
     }
     let Some(live) = live else {
-        if let Identity::Adopted { .. } = node.identity {
-            // An adopted resource is never created: it must exist. Rules explain it.
-            change.action = Action::Read;
-        } else {
-            change.action = Action::Create;
-        }
+        // An adopted resource is never created: it must exist. Rules explain it.
+        change.action = if matches!(node.identity, Identity::Adopted { .. }) { Action::Read } else { Action::Create };
         change.reasons.push(Reason::NotFound);
         return change;
     };
     change.before = before_of(node, live);
-    for (field, wanted) in &change.after {
-        if NOT_DIFFED.contains(&field.as_str()) {
-            continue;
-        }
+    let decl = node.kind.decl();
+    for desired in decl.desired.iter().filter(|d| matches!(d.role, Role::Compared | Role::Immutable)) {
+        let field = desired.attr.name();
+        let Some(wanted) = change.after.get(field) else { continue };
+        let before = change.before.get(field).cloned().unwrap_or(Shown::Known(Value::Null));
         let reason = match wanted {
-            Shown::KnownAfterApply => {
-                Some(Reason::UpstreamChanging { field: field.clone(), upstream: upstream_of(node, field) })
+            Shown::KnownAfterApply => Some(Reason::UpstreamChanging {
+                field: field.to_string(),
+                upstream: node.referenced(desired.attr).cloned().unwrap_or_else(|| node.address.clone()),
+            }),
+            // A secret whose reference could not be read is not compared (its diagnostic stops
+            // the plan); one that was read is compared by fingerprint like any value.
+            Shown::Sensitive(label) if !label.starts_with("sha256:") => None,
+            _ if in_sync(desired.compare, &before, wanted) => None,
+            _ if desired.role == Role::Immutable && !matches!(node.identity, Identity::Adopted { .. }) => {
+                Some(Reason::ForcesReplacement { field: field.to_string() })
             }
-            // A secret given by reference cannot be compared with the live fingerprint until the
-            // reference is read (apply time); an existing value is not reported as drift.
-            Shown::Sensitive(label)
-                if !label.starts_with("sha256:") && matches!(change.before.get(field), Some(Shown::Sensitive(_))) =>
-            {
-                None
-            }
-            _ if change.before.get(field).is_some_and(|before| equivalent(before, wanted)) => None,
-            _ if immutable(node.kind, field) && !matches!(node.identity, Identity::Adopted { .. }) => {
-                Some(Reason::ForcesReplacement { field: field.clone() })
-            }
-            _ => Some(Reason::Drift { field: field.clone() }),
+            _ => Some(Reason::Drift { field: field.to_string() }),
         };
         change.reasons.extend(reason);
     }
@@ -134,11 +134,24 @@ fn decide_node(
 fn decide_parameters(node: &Node, live: &LiveObject, change: &mut Change) {
     if node.kind == NodeKind::LbControllerPolicy
         && change.action == Action::Update
-        && live.attributes.get("version_count").and_then(Value::as_int).is_some_and(|n| n >= 5)
-        && let Some(oldest) = live.attributes.get("oldest_non_default_version").filter(|v| v.as_str().is_some())
+        && live.int(attr::VERSION_COUNT).is_some_and(|n| n >= 5)
+        && let Some(oldest) = live.get(attr::OLDEST_NON_DEFAULT_VERSION).filter(|v| v.as_str().is_some())
     {
-        change.after.insert(DELETE_VERSION.to_string(), Shown::Known(oldest.clone()));
-        change.reasons.push(Reason::VersionLimit { field: DELETE_VERSION.to_string() });
+        let field = attr::DELETE_VERSION.name().to_string();
+        change.after.insert(field.clone(), Shown::Known(oldest.clone()));
+        change.reasons.push(Reason::VersionLimit { field });
+    }
+}
+
+/// Is the observed value in sync with the desired one, compared as the kind declares?
+pub(crate) fn in_sync(compare: Compare, before: &Shown, after: &Shown) -> bool {
+    match (compare, before) {
+        (Compare::AbsentIsInSync, Shown::Known(Value::Null)) => true,
+        (Compare::Subset, Shown::Known(Value::Map(live))) => match after {
+            Shown::Known(Value::Map(wanted)) => wanted.iter().all(|(k, v)| live.get(k) == Some(v)),
+            _ => false,
+        },
+        _ => equivalent(before, after),
     }
 }
 
@@ -153,8 +166,6 @@ pub(crate) fn equivalent(before: &Shown, after: &Shown) -> bool {
             let parse = |text: &str| serde_json::from_str::<serde_json::Value>(text).ok().filter(|v| v.is_object());
             matches!((parse(a), parse(b)), (Some(x), Some(y)) if x == y)
         }
-        // Lists in the spec (principals, CIDRs, subnets) are sets to every API edgeplan drives:
-        // AWS returns them in its own order.
         (Shown::Known(Value::List(a)), Shown::Known(Value::List(b))) => {
             let (mut a, mut b) = (a.clone(), b.clone());
             a.sort();
@@ -165,94 +176,75 @@ pub(crate) fn equivalent(before: &Shown, after: &Shown) -> bool {
     }
 }
 
-/// Desired attributes, references resolved through upstream planned outputs.
-fn resolve(node: &Node, outputs: &BTreeMap<Address, BTreeMap<String, Shown>>) -> BTreeMap<String, Shown> {
+/// How a value is shown: secrets only by reference or fingerprint.
+fn shown(value: &Value, sensitive: bool) -> Shown {
+    match value {
+        Value::SecretRef(reference) => Shown::Sensitive(reference.clone()),
+        Value::Secret(secret) => Shown::Sensitive(secret.fingerprint()),
+        Value::Null => Shown::Known(Value::Null),
+        other if sensitive => Shown::Sensitive(crate::model::canonical_text(other)),
+        other => Shown::Known(other.clone()),
+    }
+}
+
+/// Desired attributes (not ordering-only ones), references resolved through upstream planned
+/// outputs.
+fn resolve(node: &Node, outputs: &BTreeMap<Address, BTreeMap<Attr, Shown>>) -> BTreeMap<String, Shown> {
+    let decl = node.kind.decl();
     node.desired
         .iter()
-        .map(|(field, expr)| {
-            let shown = match expr {
-                Expr::Lit(Value::SecretRef(reference)) => Shown::Sensitive(reference.clone()),
-                // Read at plan time: compared with the live fingerprint like any value.
-                Expr::Lit(Value::Secret(secret)) => Shown::Sensitive(secret.fingerprint()),
-                Expr::Lit(value) => Shown::Known(value.clone()),
+        .filter(|(attribute, _)| decl.desired_decl(**attribute).is_some_and(|d| d.role != Role::Ordering))
+        .map(|(attribute, expr)| {
+            let sensitive = decl.is_sensitive(*attribute);
+            let value = match expr {
+                Expr::Lit(value) => shown(value, sensitive),
                 Expr::Ref(reference) => outputs
                     .get(&reference.node)
-                    .and_then(|o| o.get(reference.output))
+                    .and_then(|o| o.get(&reference.output))
                     .cloned()
                     .unwrap_or(Shown::KnownAfterApply),
             };
-            let shown = match shown {
-                Shown::Known(value) if SENSITIVE.contains(field) => Shown::Sensitive(sensitive_label(&value)),
-                other => other,
-            };
-            (field.to_string(), shown)
+            (attribute.name().to_string(), value)
         })
         .collect()
 }
 
-fn sensitive_label(value: &Value) -> String {
-    // Backends report secrets as fingerprints (`sha256:…`), never as text.
-    match value {
-        Value::Str(text) if text.starts_with("sha256:") => text.clone(),
-        Value::Secret(secret) => secret.fingerprint(),
-        _ => "value hidden".to_string(),
-    }
-}
-
+/// The observed values of the attributes the plan compares.
 pub(crate) fn before_of(node: &Node, live: &LiveObject) -> BTreeMap<String, Shown> {
-    node.desired
-        .keys()
-        .map(|field| {
-            let value = live.attributes.get(*field).cloned().unwrap_or(Value::Null);
-            let shown = if SENSITIVE.contains(field) {
-                match value {
-                    Value::Null => Shown::Known(Value::Null),
-                    other => Shown::Sensitive(sensitive_label(&other)),
-                }
-            } else {
-                Shown::Known(value)
-            };
-            (field.to_string(), shown)
+    let decl = node.kind.decl();
+    decl.desired
+        .iter()
+        .filter(|d| matches!(d.role, Role::Compared | Role::Immutable))
+        .filter(|d| node.desired.contains_key(&d.attr))
+        .map(|d| {
+            let value = live.get(d.attr).cloned().unwrap_or(Value::Null);
+            (d.attr.name().to_string(), shown(&value, decl.is_sensitive(d.attr)))
         })
         .collect()
-}
-
-fn upstream_of(node: &Node, field: &str) -> Address {
-    match node.desired.get(field) {
-        Some(Expr::Ref(reference)) => reference.node.clone(),
-        _ => node.address.clone(),
-    }
 }
 
 /// What downstream nodes will see of this node's outputs at plan time.
-fn outputs_after(node: &Node, observation: Option<&Observation>, change: &Change) -> BTreeMap<String, Shown> {
-    let live = match observation.map(|o| &o.result) {
-        Some(Ok(Observed::Present(live))) => Some(live),
-        _ => None,
-    };
-    node.kind
-        .outputs()
+fn outputs_after(node: &Node, observation: Option<&Observation>, change: &Change) -> BTreeMap<Attr, Shown> {
+    let decl = node.kind.decl();
+    let live = observation.and_then(|o| o.result.as_ref().ok()).and_then(Observed::live);
+    decl.outputs
         .iter()
         .map(|output| {
             // An output the spec sets as a literal is known even before the object exists
             // (a new subnet's CIDR); one that changes in this plan is known only after apply.
-            let desired = change.after.get(*output).filter(|s| !matches!(s, Shown::KnownAfterApply));
-            let shown = match (change.action, desired, live.and_then(|l| l.outputs.get(*output))) {
+            let desired = change.after.get(output.name()).filter(|s| !matches!(s, Shown::KnownAfterApply));
+            let observed = live.and_then(|l| l.get(*output)).filter(|v| **v != Value::Null);
+            let moves = decl.moves_on_update.contains(output)
+                || change.reasons.iter().any(|r| matches!(r, Reason::Drift { field } if field == output.name()));
+            let value = match (change.action, desired, observed) {
                 (_, Some(desired), _) => desired.clone(),
-                (Action::NoOp | Action::Read, None, Some(value)) => Shown::Known(value.clone()),
-                (Action::Update, None, Some(value)) if !changes_output(change, output) => Shown::Known(value.clone()),
+                (Action::NoOp | Action::Read, None, Some(value)) => shown(value, decl.is_sensitive(*output)),
+                (Action::Update, None, Some(value)) if !moves => shown(value, decl.is_sensitive(*output)),
                 _ => Shown::KnownAfterApply,
             };
-            (output.to_string(), shown)
+            (*output, value)
         })
         .collect()
-}
-
-/// Outputs that an in-place update alters: revisions, rollouts and policy versions move with
-/// any change; a restart does not change the deployment's `--tunnel-port`.
-fn changes_output(change: &Change, output: &str) -> bool {
-    matches!(output, "revision" | "rollout" | "default_version" | "key")
-        || change.reasons.iter().any(|r| matches!(r, Reason::Drift { field } if field == output))
 }
 
 /// Nodes whose live state moved since the plan was computed: a saved plan that names any is

@@ -10,19 +10,23 @@ use crate::decide::before_of;
 use crate::model::{Change, FORMAT_VERSION, Plan, Reason, fingerprint};
 
 /// Kinds a destroy never deletes: settings and policies edgeplan only updated, the NLB the
-/// controller owns (it goes with the Service), and records that vanish with their parent.
+/// controller owns (it goes with the Service), read-only data, and the key, which exists only
+/// in the agent's Secret.
 fn kept_kind(kind: NodeKind) -> Option<Reason> {
     match kind {
         NodeKind::LbControllerPolicy | NodeKind::EdgeComputeSetting | NodeKind::PortainerRestart => {
             Some(Reason::NeverDeleted)
         }
         NodeKind::Nlb => Some(Reason::ManagedElsewhere),
-        NodeKind::ConnectionAcceptance | NodeKind::AgentKey => Some(Reason::GoesWithParent),
+        NodeKind::ConsumerSubnets => Some(Reason::NotOwned),
+        NodeKind::AgentKey => Some(Reason::GoesWithParent),
         _ => None,
     }
 }
 
-/// The destroy plan for `nodes` (any order; changes come out in the given order).
+/// The destroy plan for `nodes` (any order; changes come out in the given order): spec nodes
+/// and owned objects the spec no longer names alike. A connection is rejected before its
+/// endpoint goes (the executor deletes in reverse dependency order).
 pub fn decide_destroy(stack: &str, nodes: &[&Node], observations: &[Observation]) -> Plan {
     let observed: BTreeMap<&Address, &Observation> = observations.iter().map(|o| (&o.address, o)).collect();
     let changes = nodes
@@ -43,7 +47,7 @@ pub fn decide_destroy(stack: &str, nodes: &[&Node], observations: &[Observation]
                 Some(Ok(Observed::Absent)) => Reason::NotFound,
                 Some(Ok(Observed::Present(live))) => {
                     change.before = before_of(node, live);
-                    match (kept_kind(node.kind), &node.identity, live.owned) {
+                    match (kept_kind(node.kind), &node.identity, live.owned_by(stack, &node.address)) {
                         (Some(reason), _, _) => reason,
                         (None, Identity::Adopted { .. } | Identity::ReadOnly | Identity::Singleton, _) => {
                             Reason::NotOwned

@@ -8,12 +8,15 @@
 mod assumptions;
 mod decide;
 mod destroy;
+pub mod facts;
+pub mod logs;
+pub mod manifests;
 mod model;
 mod rules;
 mod saved;
 
 pub use assumptions::{Moved, check_assumptions, matches_planned};
-pub use decide::{DELETE_VERSION, decide, stale_nodes};
+pub use decide::{decide, stale_nodes};
 pub use destroy::decide_destroy;
 pub use model::{Change, FORMAT_VERSION, NodeDiagnostic, Plan, Reason, Shown, Summary, fingerprint};
 pub use rules::live_rules;

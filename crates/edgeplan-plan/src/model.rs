@@ -4,9 +4,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use edgeplan_diag::Finding;
-use edgeplan_model::backend::ObserveError;
-use edgeplan_model::{Action, Address, NodeKind, Observed, Value};
-use sha2::{Digest, Sha256};
+use edgeplan_model::{Action, Address, BackendError, NodeKind, Observed, Value, short_sha256};
+use serde_json::json;
 
 /// Bumped on any incompatible change to the saved-plan format; newer plans are refused.
 pub const FORMAT_VERSION: u32 = 1;
@@ -57,8 +56,10 @@ pub enum Reason {
     NotOwned,
     /// Destroy: a setting or policy edgeplan only updates; kept as it is.
     NeverDeleted,
-    /// Destroy: removed with the object it belongs to (a connection with its endpoint).
+    /// Destroy: removed with the object it belongs to (a key with its agent).
     GoesWithParent,
+    /// The stack owns it (its ownership tags or labels say so) and the spec no longer names it.
+    RemovedFromSpec,
 }
 
 impl Reason {
@@ -76,6 +77,7 @@ impl Reason {
             Reason::NotOwned => "not-owned",
             Reason::NeverDeleted => "never-deleted",
             Reason::GoesWithParent => "goes-with-parent",
+            Reason::RemovedFromSpec => "removed-from-spec",
         }
     }
 }
@@ -103,6 +105,9 @@ impl fmt::Display for Reason {
             }
             Reason::NeverDeleted => f.write_str("a setting or policy edgeplan only updates: kept as it is"),
             Reason::GoesWithParent => f.write_str("removed with the object it belongs to"),
+            Reason::RemovedFromSpec => {
+                f.write_str("removed from the spec: created by this stack (its ownership says so) and no longer wanted")
+            }
         }
     }
 }
@@ -181,15 +186,24 @@ impl Plan {
     }
 }
 
-/// A short, stable fingerprint of an observation: `sha256:` + 16 hex digits over a canonical
-/// rendering (attribute maps are ordered, so the rendering is deterministic).
-pub fn fingerprint(observed: &Result<Observed, ObserveError>) -> String {
-    short_sha256(format!("{observed:?}").as_bytes())
+/// A short, stable fingerprint of an observation: `sha256:` + 16 hex digits over its canonical
+/// JSON (ordered maps, secrets as their fingerprints), never over `Debug` output.
+pub fn fingerprint(observed: &Result<Observed, BackendError>) -> String {
+    let canonical = match observed {
+        Ok(Observed::Absent) => json!("absent"),
+        Ok(Observed::Present(live)) => {
+            let attributes: serde_json::Map<String, serde_json::Value> =
+                live.attributes.iter().map(|(k, v)| (k.name().to_string(), v.canonical())).collect();
+            let owner = live.owner.as_ref().map(|o| json!([o.stack, o.address.as_str()]));
+            let objects: Vec<serde_json::Value> = live.manifests.iter().map(|m| json!(m.key())).collect();
+            json!({ "id": live.id, "attributes": attributes, "owner": owner, "objects": objects })
+        }
+        Err(error) => json!({ "error": error.code(), "message": error.to_string() }),
+    };
+    short_sha256(canonical.to_string().as_bytes())
 }
 
-/// `sha256:` + the first 16 hex digits: short enough to print, long enough to tell apart.
-pub(crate) fn short_sha256(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+/// The canonical text of a value, for fingerprints.
+pub(crate) fn canonical_text(value: &Value) -> String {
+    value.canonical().to_string()
 }

@@ -1,13 +1,18 @@
 //! Live rules: diagnostics that need observed state, attached to the node they concern. Same
-//! catalog and renderers as lint. Each rule reads normalized attributes defensively: a missing
-//! or oddly typed attribute means "cannot tell", never a panic.
+//! catalog and renderers as lint. Each rule reads declared attributes (observed, or derived by
+//! [`crate::facts`]) defensively: a missing or oddly typed attribute means "cannot tell",
+//! never a panic. Rules find the nodes they compare with through references, or as the sibling
+//! of a kind on the same side.
 
 use std::collections::BTreeMap;
 
 use edgeplan_diag::{Finding, RuleId};
-use edgeplan_model::{Address, Identity, LiveObject, Node, NodeKind, Observation, Observed, Value};
+use edgeplan_model::attr;
+use edgeplan_model::{
+    Address, BackendError, Identity, LiveObject, Node, NodeKind, Observation, Observed, Value,
+};
 
-use crate::model::NodeDiagnostic;
+use crate::model::{Change, NodeDiagnostic};
 
 struct View<'a> {
     nodes: BTreeMap<&'a Address, &'a Node>,
@@ -16,38 +21,36 @@ struct View<'a> {
 
 impl<'a> View<'a> {
     fn live(&self, address: &Address) -> Option<&'a LiveObject> {
-        match self.observed.get(address).map(|o| &o.result) {
-            Some(Ok(Observed::Present(live))) => Some(live),
-            _ => None,
-        }
+        self.observed.get(address).and_then(|o| o.result.as_ref().ok()).and_then(Observed::live)
     }
 
-    fn first_of_kind(&self, kind: NodeKind) -> Option<&'a Node> {
-        self.nodes.values().copied().find(|n| n.kind == kind)
+    /// The live object of the node `node` references through `attribute`.
+    fn referenced(&self, node: &Node, attribute: edgeplan_model::Attr) -> Option<&'a LiveObject> {
+        node.referenced(attribute).and_then(|address| self.live(address))
     }
-}
 
-fn attr<'a>(live: &'a LiveObject, name: &str) -> Option<&'a Value> {
-    live.attributes.get(name)
-}
-
-fn attr_str<'a>(live: &'a LiveObject, name: &str) -> Option<&'a str> {
-    attr(live, name).and_then(Value::as_str)
-}
-
-fn attr_bool(live: &LiveObject, name: &str) -> Option<bool> {
-    attr(live, name).and_then(Value::as_bool)
+    fn node(&self, address: &Address) -> Option<&'a Node> {
+        self.nodes.get(address).copied()
+    }
 }
 
 fn strings(value: Option<&Value>) -> Vec<String> {
-    match value {
-        Some(Value::List(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
-        _ => Vec::new(),
+    value.map(Value::strings).unwrap_or_default()
+}
+
+/// What an observation failure means for the user, in one line.
+fn unobservable(address: &Address, error: &BackendError) -> String {
+    match error {
+        BackendError::AccessDenied { action: Some(action), .. } => {
+            format!("{address}: the credentials may not call {action} ({error})")
+        }
+        _ => format!("{address}: {error}"),
     }
 }
 
 /// Every live diagnostic for these nodes and observations, in node order.
-pub fn live_rules(nodes: &[&Node], observations: &[Observation]) -> Vec<NodeDiagnostic> {
+pub fn live_rules(stack: &str, nodes: &[&Node], changes: &[Change], observations: &[Observation]) -> Vec<NodeDiagnostic> {
+    let _ = (stack, changes);
     let view = View {
         nodes: nodes.iter().map(|n| (&n.address, *n)).collect(),
         observed: observations.iter().map(|o| (&o.address, o)).collect(),
@@ -59,10 +62,7 @@ pub fn live_rules(nodes: &[&Node], observations: &[Observation]) -> Vec<NodeDiag
         };
         match view.observed.get(&node.address).map(|o| &o.result) {
             Some(Err(error)) => {
-                push(
-                    &mut out,
-                    Finding::of(RuleId::LiveUnobservable, None, format!("{}: {}", node.address, error.message)),
-                );
+                push(&mut out, Finding::of(RuleId::LiveUnobservable, None, unobservable(&node.address, error)));
                 continue;
             }
             Some(Ok(Observed::Absent)) => {
@@ -88,25 +88,26 @@ pub fn live_rules(nodes: &[&Node], observations: &[Observation]) -> Vec<NodeDiag
 
 fn node_rules(view: &View<'_>, node: &Node) -> Vec<Finding> {
     let live = view.live(&node.address);
+    let absent = matches!(view.observed.get(&node.address).map(|o| &o.result), Some(Ok(Observed::Absent)));
     let mut findings = Vec::new();
     match (node.kind, live) {
         (NodeKind::LbControllerPolicy, Some(live)) => {
-            let missing = strings(attr(live, "missing_actions"));
+            let missing = strings(live.get(attr::MISSING_ACTIONS));
             if !missing.is_empty() {
                 findings.push(Finding::of(
                     RuleId::LiveControllerPolicyMissing,
                     None,
                     format!(
                         "role {} allows {} fewer action(s) than an internal NLB needs: {}",
-                        attr_str(live, "role_name").unwrap_or("?"),
+                        live.text(attr::ROLE_NAME).unwrap_or("?"),
                         missing.len(),
                         missing.join(", ")
                     ),
                 ));
             }
-            let versions = attr(live, "version_count").and_then(Value::as_int).unwrap_or(0);
+            let versions = live.int(attr::VERSION_COUNT).unwrap_or(0);
             if versions >= 5 {
-                let oldest = attr_str(live, "oldest_non_default_version").unwrap_or("the oldest non-default version");
+                let oldest = live.text(attr::OLDEST_NON_DEFAULT_VERSION).unwrap_or("the oldest non-default version");
                 findings.push(Finding::of(
                     RuleId::LivePolicyVersionLimit,
                     None,
@@ -115,9 +116,9 @@ fn node_rules(view: &View<'_>, node: &Node) -> Vec<Finding> {
             }
         }
         (NodeKind::TunnelService, Some(live)) => {
-            let restart = view.first_of_kind(NodeKind::PortainerRestart).and_then(|n| view.live(&n.address));
-            let real = restart.and_then(|r| attr(r, "tunnel_port").or_else(|| r.outputs.get("tunnel_port")));
-            if let (Some(target), Some(real)) = (attr(live, "target_port"), real)
+            let restart = view.live(&node.address.sibling(NodeKind::PortainerRestart));
+            let real = restart.and_then(|r| r.get(attr::TUNNEL_PORT));
+            if let (Some(target), Some(real)) = (live.get(attr::TARGET_PORT), real)
                 && target.as_int().is_some()
                 && real.as_int().is_some()
                 && target != real
@@ -129,68 +130,50 @@ fn node_rules(view: &View<'_>, node: &Node) -> Vec<Finding> {
                 ));
             }
         }
-        (NodeKind::NlbSubnet, Some(live)) if attr_bool(live, "routes_to_igw") == Some(true) => {
-            let route = attr_str(live, "igw_route").unwrap_or("a 0.0.0.0/0 route to an internet gateway");
+        (NodeKind::NlbSubnet, Some(live)) if live.flag(attr::ROUTES_TO_IGW) == Some(true) => {
+            let route = live.text(attr::IGW_ROUTE).unwrap_or("a 0.0.0.0/0 route to an internet gateway");
             findings.push(Finding::of(
                 RuleId::LiveNlbSubnetPublic,
                 None,
                 format!("{} is public: its effective route table has {route}", live.id),
             ));
         }
-        (NodeKind::ClusterSgRule, None)
-            if matches!(view.observed.get(&node.address).map(|o| &o.result), Some(Ok(Observed::Absent))) =>
-        {
-            let service = view.first_of_kind(NodeKind::TunnelService).and_then(|n| view.live(&n.address));
-            let managed = service.and_then(|s| attr_bool(s, "controller_manages_backend_sg_rules"));
-            if managed != Some(true) {
-                findings.push(Finding::of(
-                    RuleId::LiveNoSgPath,
-                    None,
-                    "no ingress rule on the Portainer pods' security group admits the NLB subnet on the tunnel port",
-                ));
-            }
+        (NodeKind::ClusterSgRule, None) if absent => {
+            findings.push(Finding::of(
+                RuleId::LiveNoSgPath,
+                None,
+                "no ingress rule on the Portainer pods' security group admits the NLB subnet on the tunnel port",
+            ));
         }
-        (NodeKind::EdgeComputeSetting, Some(live)) if attr_bool(live, "EnableEdgeComputeFeatures") == Some(false) => {
+        (NodeKind::EdgeComputeSetting, Some(live)) if live.flag(attr::ENABLE_EDGE_COMPUTE) == Some(false) => {
             findings.push(Finding::of(RuleId::LiveEdgeComputeOff, None, "EnableEdgeComputeFeatures is false"));
         }
-        (NodeKind::Nlb, Some(live)) if attr_str(live, "scheme") == Some("internet-facing") => {
+        (NodeKind::Nlb, Some(live)) if live.text(attr::SCHEME) == Some("internet-facing") => {
             findings.push(Finding::of(
                 RuleId::LiveNlbInternetFacing,
                 None,
                 format!(
                     "{} is internet-facing: the chisel listener is public",
-                    attr_str(live, "arn").unwrap_or(&live.id)
+                    live.text(attr::ARN).unwrap_or(&live.id)
                 ),
             ));
         }
-        (NodeKind::Vpce, Some(live)) => {
-            if matches!(attr(live, "shared_availability_zone_ids"), Some(Value::List(shared)) if shared.is_empty()) {
-                findings.push(Finding::of(
-                    RuleId::LiveNoSharedAzId,
-                    None,
-                    format!(
-                        "subnets in {} share no AZ ID with the endpoint service ({})",
-                        strings(attr(live, "subnet_availability_zone_ids")).join(", "),
-                        strings(attr(live, "service_availability_zone_ids")).join(", ")
-                    ),
-                ));
-            }
-        }
+        (NodeKind::Vpce, _) => findings.extend(shared_az_ids(view, node)),
         (NodeKind::ConnectionAcceptance, Some(live))
-            if attr_str(live, "connection_state") == Some("pendingAcceptance") =>
+            if live.text(attr::STATE).is_some_and(|s| s.eq_ignore_ascii_case("pendingAcceptance")) =>
         {
             findings.push(Finding::of(
                 RuleId::LiveConnectionPending,
                 None,
                 format!(
                     "connection from {} is pending acceptance",
-                    attr_str(live, "vpc_endpoint_id").unwrap_or(&live.id)
+                    live.text(attr::VPC_ENDPOINT_ID).unwrap_or(&live.id)
                 ),
             ));
         }
         (NodeKind::AgentObjects, Some(live)) => findings.extend(agent_rules(view, node, live)),
         (NodeKind::PortainerEnvironment, Some(live)) => {
-            if let Some(tunnel) = attr_str(live, "edge_key_tunnel").filter(|t| !t.contains(".vpce.amazonaws.com")) {
+            if let Some(tunnel) = live.text(attr::KEY_TUNNEL).filter(|t| !t.contains(".vpce.amazonaws.com")) {
                 findings.push(Finding::of(
                     RuleId::LivePortainerKeyTunnel,
                     None,
@@ -206,33 +189,47 @@ fn node_rules(view: &View<'_>, node: &Node) -> Vec<Finding> {
     findings
 }
 
+/// The endpoint's subnets must share an AZ *ID* with the NLB (names differ per account). Known
+/// as soon as both exist, before the endpoint is created.
+fn shared_az_ids(view: &View<'_>, vpce: &Node) -> Option<Finding> {
+    let subnets = view.referenced(vpce, attr::SUBNET_AVAILABILITY_ZONE_IDS)?;
+    let service = vpce.referenced(attr::SERVICE_NAME).and_then(|a| view.node(a))?;
+    let nlb = view.referenced(service, attr::NETWORK_LOAD_BALANCER_ARN)?;
+    let consumer = strings(subnets.get(attr::AVAILABILITY_ZONE_IDS));
+    let provider = strings(nlb.get(attr::AVAILABILITY_ZONE_IDS));
+    if consumer.is_empty() || provider.is_empty() || consumer.iter().any(|az| provider.contains(az)) {
+        return None;
+    }
+    Some(Finding::of(
+        RuleId::LiveNoSharedAzId,
+        None,
+        format!(
+            "subnets in {} share no AZ ID with the endpoint service ({})",
+            consumer.join(", "),
+            provider.join(", ")
+        ),
+    ))
+}
+
 fn agent_rules(view: &View<'_>, node: &Node, live: &LiveObject) -> Vec<Finding> {
     let mut findings = Vec::new();
-    if attr_bool(live, "edge_key_present") == Some(true) && attr_bool(live, "edge_key_valid") == Some(false) {
-        let agent_error = attr_str(live, "edge_key_agent_error").unwrap_or("the agent will reject it");
+    if live.flag(attr::KEY_PRESENT) == Some(true) && live.flag(attr::KEY_VALID) == Some(false) {
+        let agent_error = live.text(attr::KEY_AGENT_ERROR).unwrap_or("the agent will reject it");
         findings.push(Finding::of(
             RuleId::LiveAgentKeyNotCanonical,
             None,
             format!("the agent's EDGE_KEY is not canonical: {agent_error}"),
         ));
     }
-    // Expected tunnel: the consumer's VPCE DNS name on the listener port (from the key node).
-    let consumer_prefix = node.address.as_str().rsplit_once('.').map(|(prefix, _)| prefix.to_string());
-    let sibling = |name: &str| consumer_prefix.as_ref().map(|p| Address::from_text(&format!("{p}.{name}")));
-    let vpce_dns =
-        sibling("vpce").and_then(|a| view.live(&a)).and_then(|v| v.outputs.get("dns_name")).and_then(Value::as_str);
-    let port = sibling("agent_key")
-        .and_then(|a| view.nodes.get(&a).copied())
-        .and_then(|n| n.desired.get("tunnel_port"))
-        .and_then(|e| match e {
-            edgeplan_model::Expr::Lit(v) => v.as_int(),
-            edgeplan_model::Expr::Ref(_) => None,
-        });
-    if let Some(tunnel) = attr_str(live, "edge_key_tunnel") {
-        let expected = match (vpce_dns, port) {
-            (Some(dns), Some(port)) => Some(format!("{dns}:{port}")),
-            _ => None,
-        };
+    // Expected tunnel: the VPC endpoint's DNS name on the listener port, as the key node has them.
+    let key_node = node.referenced(attr::AGENT_EDGE_KEY).and_then(|a| view.node(a));
+    let vpce_dns = key_node
+        .and_then(|k| view.referenced(k, attr::TUNNEL_HOST))
+        .and_then(|v| v.text(attr::DNS_NAME))
+        .map(str::to_string);
+    let port = key_node.and_then(|k| k.literal(attr::TUNNEL_PORT)).and_then(Value::as_int);
+    if let Some(tunnel) = live.text(attr::KEY_TUNNEL) {
+        let expected = vpce_dns.zip(port).map(|(dns, port)| format!("{dns}:{port}"));
         let points_at_vpce =
             expected.as_deref().map_or_else(|| tunnel.contains(".vpce.amazonaws.com"), |e| tunnel == e);
         if !points_at_vpce {
@@ -244,9 +241,9 @@ fn agent_rules(view: &View<'_>, node: &Node, live: &LiveObject) -> Vec<Finding> 
             ));
         }
     }
-    let environment = sibling("environment").and_then(|a| view.live(&a));
-    let env_id = environment.and_then(|e| attr_str(e, "edge_id")).filter(|id| !id.is_empty());
-    let agent_id = attr_str(live, "EDGE_ID").filter(|id| !id.is_empty());
+    let environment = view.referenced(node, attr::AGENT_EDGE_ID);
+    let env_id = environment.and_then(|e| e.text(attr::EDGE_ID)).filter(|id| !id.is_empty());
+    let agent_id = live.text(attr::AGENT_EDGE_ID).filter(|id| !id.is_empty());
     if let (Some(env_id), Some(agent_id)) = (env_id, agent_id)
         && env_id != agent_id
     {

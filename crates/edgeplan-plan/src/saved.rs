@@ -9,7 +9,9 @@ use std::fmt;
 use edgeplan_model::{Action, Address, Node, Observation};
 use serde_json::{Value as Json, json};
 
-use crate::model::{FORMAT_VERSION, Plan, short_sha256};
+use edgeplan_model::{Expr, short_sha256};
+
+use crate::model::{FORMAT_VERSION, Plan};
 
 /// A saved plan as stored: enough to check staleness and to say what apply will do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,15 +81,29 @@ impl fmt::Display for SavedPlanError {
 
 impl std::error::Error for SavedPlanError {}
 
-/// `sha256:` + 16 hex digits over the spec text and the compiled nodes (whose desired values
-/// include inlined documents and secrets' fingerprints, never secret text): a saved plan is
-/// applied only against exactly these inputs.
+/// `sha256:` + 16 hex digits over the spec text and the compiled nodes' desired values in
+/// canonical JSON (inlined documents, secrets as fingerprints, never their text): a saved
+/// plan is applied only against exactly these inputs.
 pub fn spec_fingerprint(spec_text: &str, nodes: &[&Node]) -> String {
-    let mut input = String::from(spec_text);
-    for node in nodes {
-        input.push_str(&format!("\n{}={:?}", node.address, node.desired));
-    }
-    short_sha256(input.as_bytes())
+    let nodes: Vec<Json> = nodes
+        .iter()
+        .map(|node| {
+            let desired: serde_json::Map<String, Json> = node
+                .desired
+                .iter()
+                .map(|(attr, expr)| {
+                    let value = match expr {
+                        Expr::Lit(value) => value.canonical(),
+                        Expr::Ref(reference) => json!({ "ref": reference.to_string() }),
+                    };
+                    (attr.name().to_string(), value)
+                })
+                .collect();
+            json!([node.address.as_str(), desired])
+        })
+        .collect();
+    let input = json!({ "spec": spec_text, "nodes": nodes });
+    short_sha256(input.to_string().as_bytes())
 }
 
 fn action_from(text: &str) -> Option<Action> {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use edgeplan_model::{Action, Address};
 
-use crate::wait::WaitKind;
+use edgeplan_model::{BackendError, WaitKind};
 
 /// Why a node failed. Only a node's *own* failure is one of these; its dependents are
 /// [`Status::Skipped`] and point at it.
@@ -15,8 +15,9 @@ pub enum StepError {
     PlanMismatch { moved: Vec<edgeplan_plan::Moved> },
     /// A reference could not be resolved from the upstream node's outputs.
     Unresolved { field: String, message: String },
-    /// The backend refused the operation.
-    Execute { message: String },
+    /// The backend refused the operation (typed: not found, access denied with the action,
+    /// conflict, invalid with the API's code, transport).
+    Execute { error: BackendError },
     /// Observing failed while checking or waiting.
     Observe { message: String },
     /// A wait ran out of time; `last` is what was last observed.
@@ -36,7 +37,7 @@ impl fmt::Display for StepError {
                 Ok(())
             }
             StepError::Unresolved { field, message } => write!(f, "cannot resolve `{field}`: {message}"),
-            StepError::Execute { message } => f.write_str(message),
+            StepError::Execute { error } => write!(f, "{error}"),
             StepError::Observe { message } => write!(f, "cannot observe: {message}"),
             StepError::Timeout { wait, waited, last } => {
                 write!(f, "timed out after {} waiting for {}: {last}", clock(*waited), wait.describe())

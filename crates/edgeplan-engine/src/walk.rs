@@ -1,32 +1,30 @@
-//! The walker: starts every node whose dependencies succeeded, at most `parallelism` at a
-//! time, and lets a failure stop only its dependents.
+//! The walker: starts every node whose predecessors succeeded, at most `parallelism` at a
+//! time, and lets a failure stop only what comes after it.
 //!
-//! Everything runs on the caller's task (no `spawn`): node futures borrow the backend, the plan
-//! and the graph, and are polled together. On the simulated world the runtime's clock is
-//! paused, so every wait is a timer the runtime skips to: an apply with 30 minutes of modelled
-//! waits takes milliseconds and still reports the modelled makespan.
+//! Creates and updates follow dependencies; deletes go against them (a dependent is deleted
+//! before what it depends on, a connection is rejected before its endpoint goes), so one walk
+//! carries an apply that also prunes, and a destroy.
+//!
+//! Everything runs on the caller's task (no `spawn`): node futures borrow the router, the plan
+//! and the graph, and are polled together. Every wait sleeps on the backends' clock, so on the
+//! simulated world 30 modelled minutes take milliseconds and the report shows the modelled
+//! makespan.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use edgeplan_model::backend::Operation;
-use edgeplan_model::{Action, Address, Backend, Expr, Node, Observed, ResourceGraph, SecretText, Value};
-use edgeplan_plan::{Change, Plan};
-use tokio::time::Instant;
+use edgeplan_model::attr::Attr;
+use edgeplan_model::{Action, Address, Clock, Expr, Node, Observed, ResourceGraph, Role, Subject, Value, WaitKind};
+use edgeplan_plan::{Change, Plan, Shown};
 
 use crate::report::{ApplyReport, Event, Outcome, Progress, Status, StepError};
-use crate::wait::{Check, Subject, WaitKind, check, waits_after};
-
-/// Which way the walk goes: apply follows dependencies, destroy goes against them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    Forward,
-    Reverse,
-}
+use crate::router::Router;
+use crate::wait::{Check, check};
 
 /// How the executor paces itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,65 +62,61 @@ impl ApplyOptions {
     }
 }
 
-/// Reads a secret reference (`env:NAME`, `file:path`) when an operation needs its value.
-pub trait Secrets {
-    fn read(&self, reference: &str) -> Option<SecretText>;
-}
-
-/// No secrets available: references are passed on as references.
-pub struct NoSecrets;
-
-impl Secrets for NoSecrets {
-    fn read(&self, _: &str) -> Option<SecretText> {
-        None
-    }
-}
-
-/// What to walk: the plan's changes, restricted to `only` when given.
+/// What to walk: the plan's changes over the graph they were decided on, restricted to `only`.
 pub struct Walk<'a> {
-    pub stack: &'a str,
     pub graph: &'a ResourceGraph,
     pub plan: &'a Plan,
-    pub direction: Direction,
     pub only: Option<&'a BTreeSet<Address>>,
+    /// Wait after each node for what its dependents need ready (apply); a destroy has no
+    /// dependents left to wait for.
+    pub waits: bool,
 }
 
 /// A node's result: its outputs, for the nodes that reference them.
-type NodeResult = Result<BTreeMap<String, Value>, StepError>;
+type NodeResult = Result<BTreeMap<Attr, Value>, StepError>;
 type NodeFuture<'a> = Pin<Box<dyn Future<Output = NodeResult> + 'a>>;
 
 struct Ctx<'a> {
-    backend: &'a dyn Backend,
+    router: &'a Router,
+    clock: Arc<dyn Clock>,
     walk: &'a Walk<'a>,
     options: &'a ApplyOptions,
     progress: &'a dyn Progress,
-    start: Instant,
+    start: Duration,
     mutations: Cell<usize>,
     stop: Cell<bool>,
 }
 
 impl Ctx<'_> {
     fn at(&self) -> Duration {
-        Instant::now().saturating_duration_since(self.start)
+        self.clock.now().saturating_sub(self.start)
     }
 
     fn emit(&self, event: Event) {
         self.progress.event(self.at(), event);
     }
 
-    /// Observe `address` together with what it depends on: a backend may find an object
-    /// through a referenced node (an association through its subnet).
-    async fn observe(&self, address: &Address) -> Result<Observed, StepError> {
-        let graph = self.walk.graph;
-        let nodes: Vec<&Node> = match graph.closure_with_dependencies([address]) {
-            Ok(closure) => graph.iter().filter(|(a, _)| closure.contains(a)).map(|(_, n)| n).collect(),
-            Err(_) => return Err(StepError::Observe { message: format!("{address} is not in the graph") }),
-        };
-        let observations = self.backend.observe(self.walk.stack, &nodes).await;
-        match observations.into_iter().find(|o| &o.address == address).map(|o| o.result) {
+    /// Observe `node` with its references resolved from what this apply produced.
+    async fn observe(&self, node: &Node, outputs: &BTreeMap<Address, BTreeMap<Attr, Value>>) -> Result<Observed, StepError> {
+        let decl = node.kind.decl();
+        let attributes: BTreeMap<Attr, Value> = node
+            .desired
+            .iter()
+            .filter(|(attribute, _)| decl.desired_decl(**attribute).is_some_and(|d| d.role != Role::Ordering))
+            .filter_map(|(attribute, expr)| match expr {
+                Expr::Lit(value) => Some((*attribute, value.clone())),
+                Expr::Ref(reference) => outputs
+                    .get(&reference.node)
+                    .and_then(|o| o.get(&reference.output))
+                    .filter(|v| **v != Value::Null)
+                    .map(|v| (*attribute, v.clone())),
+            })
+            .collect();
+        let observation = self.router.observe_resolved(vec![(node, attributes)]).await;
+        match observation.into_iter().next().map(|o| o.result) {
             Some(Ok(observed)) => Ok(observed),
-            Some(Err(err)) => Err(StepError::Observe { message: err.message }),
-            None => Err(StepError::Observe { message: format!("the backend returned nothing for {address}") }),
+            Some(Err(error)) => Err(StepError::Observe { message: error.to_string() }),
+            None => Err(StepError::Observe { message: format!("nothing was observed for {}", node.address) }),
         }
     }
 
@@ -132,47 +126,54 @@ impl Ctx<'_> {
     fn pause(&self, address: &Address, attempt: u32) -> Duration {
         let grown = self.options.first_interval.saturating_mul(2u32.saturating_pow(attempt.min(16)));
         let interval = grown.min(self.options.max_interval).max(Duration::from_millis(10));
-        let spread = edgeplan_model::secret_fingerprint(format!("{address}/{attempt}").as_bytes());
+        let spread = edgeplan_model::short_sha256(format!("{address}/{attempt}").as_bytes());
         let fraction = u64::from_str_radix(spread.get(7..11).unwrap_or("8000"), 16).unwrap_or(0x8000);
         let half = interval / 2;
         half + half.mul_f64(fraction as f64 / f64::from(u16::MAX))
     }
+
+    async fn sleep(&self, duration: Duration) {
+        self.clock.sleep(duration).await;
+    }
+}
+
+/// What must succeed before a change starts: a create or update waits for the nodes it depends
+/// on, a delete for the deletes of the nodes that depend on it.
+fn predecessors<'a>(
+    graph: &'a ResourceGraph,
+    change: &'a Change,
+    actions: &BTreeMap<&'a Address, Action>,
+) -> Vec<&'a Address> {
+    let deleting = change.action == Action::Delete;
+    let next = if deleting { graph.dependents(&change.address) } else { graph.dependencies(&change.address) };
+    next.unwrap_or_default()
+        .into_iter()
+        .filter(|a| actions.get(a).is_some_and(|action| (*action == Action::Delete) == deleting))
+        .collect()
 }
 
 /// Walk the plan: execute what it decided, wait for what must be ready, and report.
-pub async fn apply(
-    backend: &dyn Backend,
-    walk: &Walk<'_>,
-    secrets: &dyn Secrets,
-    options: &ApplyOptions,
-    progress: &dyn Progress,
-) -> ApplyReport {
+pub async fn apply(router: &Router, walk: &Walk<'_>, options: &ApplyOptions, progress: &dyn Progress) -> ApplyReport {
+    let clock = router.clock();
     let ctx = Ctx {
-        backend,
+        router,
+        start: clock.now(),
+        clock,
         walk,
         options,
         progress,
-        start: Instant::now(),
         mutations: Cell::new(0),
         stop: Cell::new(false),
     };
     let changes: Vec<&Change> =
         walk.plan.changes.iter().filter(|c| walk.only.is_none_or(|only| only.contains(&c.address))).collect();
-    let in_walk: BTreeSet<&Address> = changes.iter().map(|c| &c.address).collect();
-    let before: BTreeMap<&Address, Vec<&Address>> = changes
-        .iter()
-        .map(|c| {
-            let next = match walk.direction {
-                Direction::Forward => walk.graph.dependencies(&c.address),
-                Direction::Reverse => walk.graph.dependents(&c.address),
-            };
-            (&c.address, next.unwrap_or_default().into_iter().filter(|a| in_walk.contains(a)).collect())
-        })
-        .collect();
+    let actions: BTreeMap<&Address, Action> = changes.iter().map(|c| (&c.address, c.action)).collect();
+    let before: BTreeMap<&Address, Vec<&Address>> =
+        changes.iter().map(|c| (&c.address, predecessors(walk.graph, c, &actions))).collect();
     let priority = heights(&changes, &before);
 
     let mut status: BTreeMap<&Address, Status> = BTreeMap::new();
-    let mut outputs: BTreeMap<Address, BTreeMap<String, Value>> = BTreeMap::new();
+    let mut outputs: BTreeMap<Address, BTreeMap<Attr, Value>> = BTreeMap::new();
     let mut running: Vec<(&Address, NodeFuture<'_>)> = Vec::new();
     let mut started_at: BTreeMap<&Address, Duration> = BTreeMap::new();
     let mut interrupted = false;
@@ -193,9 +194,8 @@ pub async fn apply(
                 let Some(node) = walk.graph.node(&change.address) else { continue };
                 ctx.emit(Event::Started { address: change.address.clone(), action: change.action });
                 started_at.insert(&change.address, ctx.at());
-                let references = walk.direction == Direction::Forward && change.action != Action::Delete;
-                let future: NodeFuture<'_> = match resolve(node, change, &outputs, secrets, references) {
-                    Ok(attributes) => Box::pin(run_node(&ctx, node, change, attributes)),
+                let future: NodeFuture<'_> = match resolve(node, change, &outputs) {
+                    Ok(attributes) => Box::pin(run_node(&ctx, node, change, attributes, outputs.clone())),
                     Err(error) => Box::pin(std::future::ready(Err(error))),
                 };
                 running.push((&change.address, future));
@@ -208,8 +208,7 @@ pub async fn apply(
             interrupted = true;
             break;
         };
-        let change = changes.iter().find(|c| &c.address == address).copied();
-        let action = change.map_or(Action::NoOp, |c| c.action);
+        let action = actions.get(address).copied().unwrap_or(Action::NoOp);
         match result {
             Ok(node_outputs) => {
                 let finished = ctx.at();
@@ -221,9 +220,9 @@ pub async fn apply(
             Err(error) => {
                 ctx.emit(Event::Failed { address: address.clone(), error: error.clone() });
                 status.insert(address, Status::Failed { error });
-                // Everything downstream in this walk is skipped now, pointing at the root cause.
+                // Everything after it in this walk is skipped now, pointing at the root cause.
                 for change in &changes {
-                    if !status.contains_key(&change.address) && depends_on(&change.address, address, &before) {
+                    if !status.contains_key(&change.address) && comes_after(&change.address, address, &before) {
                         ctx.emit(Event::Skipped { address: change.address.clone(), root: address.clone() });
                         status.insert(&change.address, Status::Skipped { root: address.clone() });
                     }
@@ -268,7 +267,7 @@ async fn next_finished<'a>(
     .await
 }
 
-fn depends_on(node: &Address, root: &Address, before: &BTreeMap<&Address, Vec<&Address>>) -> bool {
+fn comes_after(node: &Address, root: &Address, before: &BTreeMap<&Address, Vec<&Address>>) -> bool {
     let mut stack: Vec<&Address> = before.get(node).cloned().unwrap_or_default();
     let mut seen = BTreeSet::new();
     while let Some(next) = stack.pop() {
@@ -288,14 +287,13 @@ fn heights<'a>(
     before: &BTreeMap<&'a Address, Vec<&'a Address>>,
 ) -> BTreeMap<&'a Address, usize> {
     let mut height: BTreeMap<&Address, usize> = BTreeMap::new();
-    // `changes` is in dependency order for the forward walk; iterate until stable so the
-    // reverse walk (and any order) is right too. Each pass is linear; graphs are shallow.
+    // Iterate until stable so any order is right. Each pass is linear; graphs are shallow.
     for _ in 0..changes.len().max(1) {
         let mut changed = false;
         for change in changes.iter().rev() {
             let own = height.get(&change.address).copied().unwrap_or(1).max(1);
-            for dependency in &before[&change.address] {
-                let entry = height.entry(dependency).or_insert(1);
+            for predecessor in &before[&change.address] {
+                let entry = height.entry(predecessor).or_insert(1);
                 if *entry < own + 1 {
                     *entry = own + 1;
                     changed = true;
@@ -310,36 +308,42 @@ fn heights<'a>(
     height
 }
 
-/// The operation's attributes: literals as written, references from the upstream node's
-/// actual outputs, secrets read now. A value the plan showed must still be that value.
+/// The operation's attributes: literals as written (secrets already read when the stack was
+/// loaded), references from the upstream node's actual outputs. A value the plan showed must
+/// still be that value.
 fn resolve(
     node: &Node,
     change: &Change,
-    outputs: &BTreeMap<Address, BTreeMap<String, Value>>,
-    secrets: &dyn Secrets,
-    references: bool,
-) -> Result<BTreeMap<String, Value>, StepError> {
+    outputs: &BTreeMap<Address, BTreeMap<Attr, Value>>,
+) -> Result<BTreeMap<Attr, Value>, StepError> {
     let mut attributes = BTreeMap::new();
+    // A delete acts on the object as observed: references (to upstream nodes that may be gone)
+    // are not resolved.
+    let references = change.action != Action::Delete;
+    let decl = node.kind.decl();
     for (field, expr) in &node.desired {
-        // A delete addresses the object as observed (its live attributes are added before it
-        // runs), and a reverse walk produces no upstream outputs: references are skipped.
-        if !references && matches!(expr, Expr::Ref(_)) {
+        if decl.desired_decl(*field).is_some_and(|d| d.role == Role::Ordering) {
             continue;
         }
         let value = match expr {
-            Expr::Lit(Value::SecretRef(reference)) => {
-                secrets.read(reference).map_or_else(|| Value::SecretRef(reference.clone()), Value::Secret)
+            Expr::Lit(Value::SecretRef(reference)) if references => {
+                // The plan refuses unread secrets; never hand a placeholder to a backend.
+                return Err(StepError::Unresolved {
+                    field: field.to_string(),
+                    message: format!("the secret `{reference}` was not read"),
+                });
             }
             Expr::Lit(value) => value.clone(),
+            Expr::Ref(_) if !references => continue,
             Expr::Ref(reference) => {
-                let found = outputs.get(&reference.node).and_then(|o| o.get(reference.output)).cloned();
-                let Some(value) = found else {
+                let found = outputs.get(&reference.node).and_then(|o| o.get(&reference.output)).cloned();
+                let Some(value) = found.filter(|v| *v != Value::Null) else {
                     return Err(StepError::Unresolved {
                         field: field.to_string(),
                         message: format!("{} reported no `{}`", reference.node, reference.output),
                     });
                 };
-                if let Some(planned) = change.after.get(*field)
+                if let Some(planned) = change.after.get(field.name())
                     && !edgeplan_plan::matches_planned(planned, &value)
                 {
                     return Err(StepError::PlanMismatch {
@@ -353,13 +357,15 @@ fn resolve(
                 value
             }
         };
-        attributes.insert(field.to_string(), value);
+        attributes.insert(*field, value);
     }
     // Parameters the plan decided beyond the spec (which policy version to delete) are
     // executed as recorded.
     for (field, shown) in &change.after {
-        if let (false, edgeplan_plan::Shown::Known(value)) = (attributes.contains_key(field), shown) {
-            attributes.insert(field.clone(), value.clone());
+        if let (Some(attr), Shown::Known(value)) = (Attr::parse(field), shown)
+            && !attributes.contains_key(&attr)
+        {
+            attributes.insert(attr, value.clone());
         }
     }
     Ok(attributes)
@@ -369,41 +375,35 @@ async fn run_node<'a>(
     ctx: &'a Ctx<'a>,
     node: &'a Node,
     change: &'a Change,
-    mut attributes: BTreeMap<String, Value>,
-) -> Result<BTreeMap<String, Value>, StepError> {
+    attributes: BTreeMap<Attr, Value>,
+    outputs: BTreeMap<Address, BTreeMap<Attr, Value>>,
+) -> NodeResult {
     let mut last: Option<Observed> = None;
     if change.action.mutates() {
         // Re-observe right before mutating: never do what the plan did not show.
-        let fresh = ctx.observe(&node.address).await?;
+        let fresh = ctx.observe(node, &outputs).await?;
         let mutated = |upstream: &Address| ctx.walk.plan.change(upstream).is_some_and(|c| c.action.mutates());
         edgeplan_plan::check_assumptions(node, change, &fresh, mutated)
             .map_err(|moved| StepError::PlanMismatch { moved })?;
-        if change.action == Action::Delete
-            && let Observed::Present(live) = &fresh
-        {
-            // A delete addresses the object as it is now.
-            for (key, value) in &live.attributes {
-                attributes.entry(key.clone()).or_insert_with(|| value.clone());
-            }
-        }
-        last = Some(execute(ctx, node, change.action, attributes).await?);
+        let live = fresh.live().cloned();
+        last = Some(execute(ctx, node, change.action, attributes, live).await?);
         ctx.mutations.set(ctx.mutations.get() + 1);
         if ctx.options.stop_after_mutations.is_some_and(|k| ctx.mutations.get() >= k) {
             ctx.stop.set(true);
         }
     }
-    // Waits make dependents' preconditions true; a destroy has no such dependents.
-    if ctx.walk.direction == Direction::Forward && change.action != Action::Delete {
-        for (kind, subject) in waits_after(node.kind) {
-            let address = match subject {
-                Subject::Itself => node.address.clone(),
-                Subject::ScopeNode(kind) => match sibling(ctx.walk.graph, &node.address, *kind) {
-                    Some(address) => address,
+    // Waits make dependents' preconditions true; a deleted node has none.
+    if ctx.walk.waits && change.action != Action::Delete {
+        for (kind, subject) in node.kind.decl().waits {
+            let target = match subject {
+                Subject::Itself => node,
+                Subject::Sibling(kind) => match ctx.walk.graph.node(&node.address.sibling(*kind)) {
+                    Some(sibling) => sibling,
                     None => continue,
                 },
             };
-            let observed = wait(ctx, &node.address, &address, *kind).await?;
-            if address == node.address {
+            let observed = wait(ctx, &node.address, target, *kind, &outputs).await?;
+            if target.address == node.address {
                 last = Some(observed);
             }
         }
@@ -411,55 +411,48 @@ async fn run_node<'a>(
     let observed = match last {
         Some(observed) => observed,
         None if change.action == Action::Delete => Observed::Absent,
-        None => ctx.observe(&node.address).await?,
+        None => ctx.observe(node, &outputs).await?,
     };
     Ok(match observed {
-        Observed::Present(live) => live.outputs,
+        Observed::Present(live) => live.attributes,
         Observed::Absent => BTreeMap::new(),
     })
-}
-
-/// The node of `kind` next to `address` (same `provider.` / `consumer.NAME.` prefix).
-fn sibling(graph: &ResourceGraph, address: &Address, kind: edgeplan_model::NodeKind) -> Option<Address> {
-    let prefix = address.as_str().rsplit_once('.').map_or("", |(p, _)| p);
-    graph
-        .iter()
-        .find(|(a, n)| n.kind == kind && a.as_str().rsplit_once('.').is_some_and(|(p, _)| p == prefix))
-        .map(|(a, _)| a.clone())
 }
 
 async fn execute(
     ctx: &Ctx<'_>,
     node: &Node,
     action: Action,
-    attributes: BTreeMap<String, Value>,
+    attributes: BTreeMap<Attr, Value>,
+    live: Option<edgeplan_model::LiveObject>,
 ) -> Result<Observed, StepError> {
-    // Same stack, node, action and attributes → same token: a retried or resumed create finds
-    // the object the first attempt made instead of making a second one.
-    let token_source = format!("{}/{}/{action}/{attributes:?}", ctx.walk.stack, node.address);
-    let client_token = format!("edgeplan-{}", &edgeplan_model::secret_fingerprint(token_source.as_bytes())[7..]);
-    let operation = Operation { node: node.clone(), action, attributes, client_token };
-    let first = Instant::now();
+    let first = ctx.clock.now();
     let mut attempt = 0;
     loop {
-        match ctx.backend.execute(ctx.walk.stack, &operation).await {
+        match ctx.router.execute(node, action, attributes.clone(), live.clone()).await {
             Ok(observed) => return Ok(observed),
-            Err(err) if err.retryable && first.elapsed() < ctx.options.retry_timeout => {
-                tokio::time::sleep(ctx.pause(&node.address, attempt)).await;
+            Err(err) if err.retryable() && ctx.clock.now().saturating_sub(first) < ctx.options.retry_timeout => {
+                ctx.sleep(ctx.pause(&node.address, attempt)).await;
                 attempt += 1;
             }
-            Err(err) => return Err(StepError::Execute { message: err.message }),
+            Err(error) => return Err(StepError::Execute { error }),
         }
     }
 }
 
-async fn wait(ctx: &Ctx<'_>, node: &Address, subject: &Address, kind: WaitKind) -> Result<Observed, StepError> {
-    let begun = Instant::now();
+async fn wait(
+    ctx: &Ctx<'_>,
+    waiter: &Address,
+    subject: &Node,
+    kind: WaitKind,
+    outputs: &BTreeMap<Address, BTreeMap<Attr, Value>>,
+) -> Result<Observed, StepError> {
+    let begun = ctx.clock.now();
     let timeout = ctx.options.timeout(kind);
     let mut attempt = 0;
     loop {
-        let observed = ctx.observe(subject).await?;
-        let waited = begun.elapsed();
+        let observed = ctx.observe(subject, outputs).await?;
+        let waited = ctx.clock.now().saturating_sub(begun);
         match check(kind, &observed) {
             Check::Ready => return Ok(observed),
             Check::Never(what) => return Err(StepError::Never { wait: kind, observed: what }),
@@ -467,11 +460,11 @@ async fn wait(ctx: &Ctx<'_>, node: &Address, subject: &Address, kind: WaitKind) 
                 return Err(StepError::Timeout { wait: kind, waited, last: what });
             }
             Check::NotYet(what) => {
-                ctx.emit(Event::Waiting { address: node.clone(), wait: kind, waited, observed: what });
+                ctx.emit(Event::Waiting { address: waiter.clone(), wait: kind, waited, observed: what });
             }
         }
-        let pause = ctx.pause(node, attempt).min(timeout.saturating_sub(waited).max(Duration::from_millis(10)));
-        tokio::time::sleep(pause).await;
+        let pause = ctx.pause(waiter, attempt).min(timeout.saturating_sub(waited).max(Duration::from_millis(10)));
+        ctx.sleep(pause).await;
         attempt += 1;
     }
 }

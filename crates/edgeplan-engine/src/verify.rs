@@ -6,8 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use edgeplan_model::backend::{HttpResponse, ObserveError};
-use edgeplan_model::{Address, LiveObject, NodeKind, Observation, Observed, ResourceGraph, Value};
+use edgeplan_model::attr::{self, Attr};
+use edgeplan_model::backend::HttpResponse;
+use edgeplan_model::{Address, BackendError, LiveObject, NodeKind, Observation, Observed, ResourceGraph};
 
 /// One check, passed or not, with what was seen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,23 +49,18 @@ pub fn kubernetes_probe_path(environment_id: i64) -> String {
 
 /// The environment ID verify probes, from the environment node's observation.
 pub fn environment_id(observed: &Observed) -> Option<i64> {
-    match observed {
-        Observed::Present(live) => live.attributes.get("id").and_then(Value::as_int).or_else(|| live.id.parse().ok()),
-        Observed::Absent => None,
-    }
+    observed.live().and_then(|live| live.int(attr::ID).or_else(|| live.id.parse().ok()))
 }
 
 struct Seen<'a> {
     graph: &'a ResourceGraph,
-    observed: BTreeMap<&'a Address, &'a Result<Observed, ObserveError>>,
+    observed: BTreeMap<&'a Address, &'a Result<Observed, BackendError>>,
 }
 
 impl<'a> Seen<'a> {
     fn of_kind(&self, prefix: &str, kind: NodeKind) -> Option<&'a Address> {
-        self.graph
-            .iter()
-            .find(|(a, n)| n.kind == kind && a.as_str().rsplit_once('.').is_some_and(|(p, _)| p == prefix))
-            .map(|(a, _)| a)
+        let address = Address::from_text(&format!("{prefix}.{}", kind.address_name()));
+        self.graph.iter().find(|(a, _)| **a == address).map(|(a, _)| a)
     }
 
     /// The live object of the `kind` node under `prefix`, or why there is none.
@@ -73,18 +69,18 @@ impl<'a> Seen<'a> {
         match self.observed.get(address) {
             Some(Ok(Observed::Present(live))) => Ok(live),
             Some(Ok(Observed::Absent)) => Err(format!("{address} does not exist")),
-            Some(Err(err)) => Err(format!("{address} could not be observed: {}", err.message)),
+            Some(Err(err)) => Err(format!("{address} could not be observed: {err}")),
             None => Err(format!("{address} was not observed")),
         }
     }
 }
 
-fn text<'o>(live: &'o LiveObject, key: &str) -> Option<&'o str> {
-    live.attributes.get(key).and_then(Value::as_str)
+fn text(live: &LiveObject, key: Attr) -> Option<&str> {
+    live.text(key)
 }
 
-fn flag(live: &LiveObject, key: &str) -> Option<bool> {
-    live.attributes.get(key).and_then(Value::as_bool)
+fn flag(live: &LiveObject, key: Attr) -> Option<bool> {
+    live.flag(key)
 }
 
 fn check(scope: &str, name: &'static str, result: Result<String, String>) -> VerifyCheck {
@@ -100,14 +96,11 @@ fn check(scope: &str, name: &'static str, result: Result<String, String>) -> Ver
 pub fn verify(
     graph: &ResourceGraph,
     observations: &[Observation],
-    probes: &BTreeMap<Address, Result<HttpResponse, ObserveError>>,
+    probes: &BTreeMap<Address, Result<HttpResponse, BackendError>>,
 ) -> VerifyReport {
     let seen = Seen { graph, observed: observations.iter().map(|o| (&o.address, &o.result)).collect() };
     let mut checks = vec![check("provider", "NLB targets healthy", targets(&seen))];
-    let mut consumers: Vec<&str> = graph
-        .iter()
-        .filter_map(|(a, _)| a.as_str().strip_prefix("consumer.").and_then(|r| r.split_once('.')).map(|(c, _)| c))
-        .collect();
+    let mut consumers: Vec<&str> = graph.iter().filter_map(|(a, _)| a.consumer_name()).collect();
     consumers.dedup();
     for consumer in consumers {
         let prefix = format!("consumer.{consumer}");
@@ -130,8 +123,8 @@ pub fn verify(
 
 fn targets(seen: &Seen<'_>) -> Result<String, String> {
     let nlb = seen.live("provider", NodeKind::Nlb)?;
-    let healthy = nlb.attributes.get("healthy_target_count").and_then(Value::as_int).unwrap_or(0);
-    match crate::wait::check(crate::WaitKind::TargetsHealthy, &Observed::Present(nlb.clone())) {
+    let healthy = nlb.get(attr::TARGET_HEALTH).map_or(0, |h| h.as_list().len());
+    match crate::wait::targets(nlb) {
         crate::wait::Check::Ready => Ok(format!("{healthy} target(s) healthy on {}", nlb.id)),
         crate::wait::Check::NotYet(what) | crate::wait::Check::Never(what) => Err(what),
     }
@@ -139,8 +132,8 @@ fn targets(seen: &Seen<'_>) -> Result<String, String> {
 
 fn endpoint(seen: &Seen<'_>, prefix: &str) -> Result<String, String> {
     let vpce = seen.live(prefix, NodeKind::Vpce)?;
-    match text(vpce, "state") {
-        Some("available") => Ok(format!("{} available", vpce.id)),
+    match text(vpce, attr::STATE) {
+        Some(state) if state.eq_ignore_ascii_case("available") => Ok(format!("{} available", vpce.id)),
         Some(state) => Err(format!("{} is {state}", vpce.id)),
         None => Err(format!("{} reports no state", vpce.id)),
     }
@@ -149,19 +142,19 @@ fn endpoint(seen: &Seen<'_>, prefix: &str) -> Result<String, String> {
 /// The VPC endpoint's DNS name, which field 2 of the agent's key must name.
 fn endpoint_dns(seen: &Seen<'_>, prefix: &str) -> Option<String> {
     let vpce = seen.live(prefix, NodeKind::Vpce).ok()?;
-    vpce.outputs.get("dns_name").or_else(|| vpce.attributes.get("dns_name")).and_then(Value::as_str).map(str::to_string)
+    vpce.text(attr::DNS_NAME).map(str::to_string)
 }
 
 fn agent(seen: &Seen<'_>, prefix: &str) -> Result<String, String> {
     let agent = seen.live(prefix, NodeKind::AgentObjects)?;
-    if flag(agent, "rollout_complete") != Some(true) {
+    if flag(agent, attr::ROLLOUT_COMPLETE) != Some(true) {
         return Err(format!("rollout of {} not complete", agent.id));
     }
-    if flag(agent, "edge_key_canonical") == Some(false) || flag(agent, "edge_key_valid") == Some(false) {
-        let why = text(agent, "edge_key_agent_error").unwrap_or("not in canonical encoding");
+    if flag(agent, attr::KEY_CANONICAL) == Some(false) || flag(agent, attr::KEY_VALID) == Some(false) {
+        let why = text(agent, attr::KEY_AGENT_ERROR).unwrap_or("not in canonical encoding");
         return Err(format!("the agent's EDGE_KEY is not canonical: {why}"));
     }
-    let tunnel = text(agent, "edge_key_tunnel").ok_or("the agent has no readable EDGE_KEY")?;
+    let tunnel = text(agent, attr::KEY_TUNNEL).ok_or("the agent has no readable EDGE_KEY")?;
     match endpoint_dns(seen, prefix) {
         Some(dns) if tunnel.split(':').next() == Some(dns.as_str()) => {
             Ok(format!("rollout complete; key field 2 = {tunnel} (the VPC endpoint)"))
@@ -173,10 +166,10 @@ fn agent(seen: &Seen<'_>, prefix: &str) -> Result<String, String> {
 
 fn checked_in(seen: &Seen<'_>, prefix: &str) -> Result<String, String> {
     let env = seen.live(prefix, NodeKind::PortainerEnvironment)?;
-    let kind = env.attributes.get("type_id").and_then(Value::as_int);
-    let last = env.attributes.get("last_check_in_date").and_then(Value::as_int).unwrap_or(0);
-    let heartbeat = flag(env, "heartbeat") == Some(true);
-    let name = text(env, "name").unwrap_or("?");
+    let kind = env.int(attr::TYPE_ID);
+    let last = env.int(attr::LAST_CHECK_IN_DATE).unwrap_or(0);
+    let heartbeat = flag(env, attr::HEARTBEAT) == Some(true);
+    let name = text(env, attr::NAME).unwrap_or("?");
     match (kind, heartbeat, last) {
         (Some(7), true, last) if last > 0 => {
             Ok(format!("environment {} ({name}): Type 7, Heartbeat true, LastCheckInDate {last}", env.id))
@@ -193,14 +186,11 @@ fn end_to_end(
     seen: &Seen<'_>,
     prefix: &str,
     scope: &str,
-    probes: &BTreeMap<Address, Result<HttpResponse, ObserveError>>,
+    probes: &BTreeMap<Address, Result<HttpResponse, BackendError>>,
 ) -> VerifyCheck {
     const NAME: &str = "Kubernetes API through the tunnel returns 200";
     let answer = seen.of_kind(prefix, NodeKind::PortainerEnvironment).and_then(|a| probes.get(a));
-    let id = seen
-        .live(prefix, NodeKind::PortainerEnvironment)
-        .ok()
-        .and_then(|e| e.attributes.get("id").and_then(Value::as_int));
+    let id = seen.live(prefix, NodeKind::PortainerEnvironment).ok().and_then(|e| environment_id(&Observed::Present(e.clone())));
     let request =
         id.map_or_else(|| "GET (no environment)".to_string(), |id| format!("GET {}", kubernetes_probe_path(id)));
     let mut result = match answer {
@@ -208,7 +198,7 @@ fn end_to_end(
         Some(Ok(response)) => {
             check(scope, NAME, Err(format!("{request} → {} {}", response.status, message(&response.body))))
         }
-        Some(Err(err)) => check(scope, NAME, Err(format!("{request} failed: {}", err.message))),
+        Some(Err(err)) => check(scope, NAME, Err(format!("{request} failed: {err}"))),
         None => check(scope, NAME, Err(format!("{request} was not sent"))),
     };
     if !result.passed {
@@ -229,7 +219,8 @@ fn message(body: &str) -> String {
 }
 
 /// Why the agent may hold no tunnel (portainer.md: wrong tunnel address or port, a target
-/// that is not healthy, an EDGE_ID the environment does not know, a closed tunnel port).
+/// that is not healthy, an EDGE_ID the environment does not know, what the agent's own log
+/// says).
 fn tunnel_causes(seen: &Seen<'_>, prefix: &str) -> Vec<Cause> {
     let cause = |cause: &'static str, found: Result<String, String>| match found {
         Ok(evidence) => Cause { cause, present: false, evidence },
@@ -237,29 +228,30 @@ fn tunnel_causes(seen: &Seen<'_>, prefix: &str) -> Vec<Cause> {
     };
     vec![
         cause("wrong field 2 in the agent's EDGE_KEY", agent(seen, prefix)),
-        cause("NLB target unhealthy", targets(seen)),
+        cause("NLB target unhealthy (nothing listens on the tunnel port)", targets(seen)),
         cause("EDGE_ID mismatch between agent and environment", edge_ids(seen, prefix)),
-        cause("tunnel port closed on Portainer", tunnel_port(seen)),
+        cause("the agent's log reports a failure", agent_log(seen, prefix)),
     ]
+}
+
+fn agent_log(seen: &Seen<'_>, prefix: &str) -> Result<String, String> {
+    let agent = seen.live(prefix, NodeKind::AgentObjects)?;
+    let state = text(agent, attr::AGENT_STATE).unwrap_or("no-logs");
+    let line = text(agent, attr::AGENT_MESSAGE).unwrap_or("no line says");
+    match state {
+        "connected" => Ok(format!("the agent logs `{line}`")),
+        "running" | "no-logs" => Err(format!("the agent logs nothing about its tunnel ({state})")),
+        _ => Err(format!("{state}: `{line}`")),
+    }
 }
 
 fn edge_ids(seen: &Seen<'_>, prefix: &str) -> Result<String, String> {
     let agent = seen.live(prefix, NodeKind::AgentObjects)?;
     let env = seen.live(prefix, NodeKind::PortainerEnvironment)?;
-    match (text(agent, "EDGE_ID"), text(env, "edge_id")) {
+    match (text(agent, attr::AGENT_EDGE_ID), text(env, attr::EDGE_ID).filter(|id| !id.is_empty())) {
         (Some(a), Some(e)) if a == e => Ok(format!("both {a}")),
         (Some(a), Some(e)) => Err(format!("agent EDGE_ID {a}, environment EdgeID {e}")),
         (Some(a), None) => Ok(format!("agent {a}; the environment has none yet (registers on first poll)")),
         (None, _) => Err("the agent has no EDGE_ID".to_string()),
-    }
-}
-
-fn tunnel_port(seen: &Seen<'_>) -> Result<String, String> {
-    let restart = seen.live("provider", NodeKind::PortainerRestart)?;
-    let port = restart.attributes.get("tunnel_port").map_or_else(|| "?".to_string(), ToString::to_string);
-    match (flag(restart, "tunnel_listening"), flag(restart, "edge_compute_effective")) {
-        (Some(true), _) => Ok(format!("Portainer listens on {port}")),
-        (_, Some(false)) => Err(format!("Edge Compute is not in effect, so nothing listens on {port}")),
-        _ => Err(format!("nothing listens on {port}")),
     }
 }
