@@ -97,7 +97,8 @@ fn changed(change: &Change) -> Fields {
             | Reason::OwnedByStack
             | Reason::NotOwned
             | Reason::NeverDeleted
-            | Reason::GoesWithParent => {}
+            | Reason::GoesWithParent
+            | Reason::RemovedFromSpec => {}
         }
     }
     let mut fields = Fields::default();

@@ -136,7 +136,8 @@ fn reason(reason: &Reason) -> ReasonJson<'_> {
         | Reason::OwnedByStack
         | Reason::NotOwned
         | Reason::NeverDeleted
-        | Reason::GoesWithParent => (None, None),
+        | Reason::GoesWithParent
+        | Reason::RemovedFromSpec => (None, None),
     };
     ReasonJson { code: reason.code(), message: reason.to_string(), field, upstream }
 }
