@@ -6,12 +6,12 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use edgeplan_apply::{ApplyOptions, ApplyReport, Direction, Progress, Status, WaitKind, Walk, clock};
-use edgeplan_model::{Address, Backend};
+use edgeplan_engine::{ApplyOptions, ApplyReport, HeldLock, Planned, Progress, Session, Stack, Status, clock};
+use edgeplan_model::{Address, WaitKind};
 use edgeplan_plan::{Plan, SavedPlan};
 
 use crate::args::{ApplyArgs, PlanFormat, ProgressMode};
-use crate::engine::{FsSecrets, Stack, load_stack, load_stack_text, open_world, runtime};
+use crate::engine::{load_stack, load_stack_text, open_world, print, run};
 use crate::exit;
 
 /// Test-only fault hook: stop right after the k-th mutation, as if the process were killed.
@@ -19,7 +19,7 @@ pub(crate) const STOP_AFTER_ENV: &str = "EDGEPLAN_TEST_STOP_AFTER_MUTATIONS";
 /// Exit code of a run stopped by the fault hook (a killed process has no say; tests need one).
 const STOPPED: u8 = 3;
 
-pub(crate) fn run(args: ApplyArgs) -> u8 {
+pub(crate) fn run_apply(args: ApplyArgs) -> u8 {
     let options = match options(&args) {
         Ok(options) => options,
         Err(message) => {
@@ -31,83 +31,96 @@ pub(crate) fn run(args: ApplyArgs) -> u8 {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    let world = match open_world(args.world.as_deref(), &stack.spec) {
-        Ok(world) => world,
+    let connector = match open_world(args.world.as_deref(), &stack) {
+        Ok(connector) => connector,
         Err(code) => return code,
     };
-    let runtime = match runtime(&world) {
-        Ok(runtime) => runtime,
+    let session = Session::new(stack, connector);
+    run(&session, apply(&session, &args, saved.as_ref(), &options)).unwrap_or_else(|code| code)
+}
+
+async fn apply(session: &Session, args: &ApplyArgs, saved: Option<&SavedPlan>, options: &ApplyOptions) -> u8 {
+    let lock = match crate::engine::lock(session, "apply").await {
+        Ok(lock) => lock,
         Err(code) => return code,
     };
-    let lease = match crate::lock_cmd::acquire(&world, &stack, "apply") {
-        Ok(lease) => lease,
-        Err(code) => return code,
-    };
-    let nodes = stack.nodes();
-    let observations = runtime.block_on(world.observe(stack.name(), &nodes));
-    if let Some(saved) = &saved
-        && let Err(err) = saved.check(stack.name(), stack.source.text(), &nodes, &observations)
+    let planned = session.plan().await;
+    let nodes = session.stack.nodes();
+    if let Some(saved) = saved
+        && let Err(err) = saved.check(&session.stack.name, session.stack.source.text(), &nodes, &planned.observations)
     {
         eprintln!("error[edgeplan::stale-plan]: {err}");
         eprintln!("  help: run `edgeplan plan` again and review the new plan; a saved plan is applied only as made");
+        release(&lock).await;
         return exit::FINDINGS;
     }
     // Same inputs, same observations (checked above): the pure decision gives the saved plan.
-    let plan = edgeplan_plan::decide(stack.name(), &nodes, &observations);
-    if let Some(saved) = &saved
-        && !same_actions(saved, &plan)
+    if let Some(saved) = saved
+        && !same_actions(saved, &planned.plan)
     {
         eprintln!("error[edgeplan::stale-plan]: the saved plan's actions differ from its inputs' decision");
         eprintln!("  help: run `edgeplan plan` again; this saved plan cannot be applied as made");
+        release(&lock).await;
         return exit::FINDINGS;
     }
-    print(&crate::plan_cmd::render(&plan, &stack, PlanFormat::Human));
-    if crate::plan_cmd::has_errors(&plan) {
+    print(&crate::plan_cmd::render(&planned, session, PlanFormat::Human));
+    if crate::plan_cmd::has_errors(&planned.plan) {
         eprintln!("error[edgeplan::plan-errors]: the plan has errors; nothing was applied");
         eprintln!("  help: fix the errors above (each says how), then plan again");
+        release(&lock).await;
         return exit::FINDINGS;
     }
-    let selection = match select(&stack, &args) {
+    let selection = match select(&planned, args) {
         Ok(selection) => selection,
-        Err(code) => return code,
+        Err(code) => {
+            release(&lock).await;
+            return code;
+        }
     };
-    let changes = plan
+    let changes = planned
+        .plan
         .changes
         .iter()
         .filter(|c| c.action.mutates() && selection.as_ref().is_none_or(|s| s.contains(&c.address)))
         .count();
     if changes > 0 && saved.is_none() && !args.auto_approve && !confirmed(changes, "apply") {
+        release(&lock).await;
         return exit::CANNOT_RUN;
     }
     let progress = progress(args.progress);
-    let walk = Walk {
-        stack: stack.name(),
-        graph: &stack.graph,
-        plan: &plan,
-        direction: Direction::Forward,
-        only: selection.as_ref(),
-    };
-    let secrets = FsSecrets { base_dir: stack.base_dir.clone() };
-    let report = runtime.block_on(edgeplan_apply::apply(&world, &walk, &secrets, &options, progress.as_ref()));
+    let report =
+        session.apply(&planned, selection.as_ref(), options, progress.as_ref(), Some(&lock), false).await;
     drop(progress);
-    if let Err(code) = world.save() {
-        return code;
-    }
+    let report = match report {
+        Ok(report) => report,
+        Err(err) => {
+            eprintln!("error[edgeplan::lock-lost]: {err}; stopped");
+            eprintln!("  help: another process took the stack lock over; plan again once it is done");
+            return exit::FINDINGS;
+        }
+    };
     if report.interrupted {
         println!("\nStopped by {STOP_AFTER_ENV} after {} mutation(s).", report.mutations);
         // Like a killed process: the lease is left behind (a re-run on this host sees its
         // holder is gone and takes it over).
-        std::mem::forget(lease);
         return STOPPED;
     }
     print(&summary(&report, "Apply"));
     if !report.succeeded() {
+        release(&lock).await;
         return exit::FINDINGS;
     }
+    release(&lock).await;
     if args.no_verify {
         return exit::OK;
     }
-    crate::verify_cmd::verify_and_report(&stack, &world, &runtime)
+    crate::verify_cmd::verify_and_report(session).await
+}
+
+pub(crate) async fn release(lock: &HeldLock) {
+    if let Err(err) = lock.release().await {
+        eprintln!("warning[edgeplan::lock]: the stack lock could not be released: {err}");
+    }
 }
 
 fn options(args: &ApplyArgs) -> Result<ApplyOptions, String> {
@@ -164,7 +177,7 @@ fn same_actions(saved: &SavedPlan, plan: &Plan) -> bool {
 
 /// `--target` / `--exclude`: the nodes to walk, announced loudly (like Terraform, these are
 /// for exceptional cases and leave the stack partly applied).
-fn select(stack: &Stack, args: &ApplyArgs) -> Result<Option<BTreeSet<Address>>, u8> {
+fn select(planned: &Planned, args: &ApplyArgs) -> Result<Option<BTreeSet<Address>>, u8> {
     if args.target.is_empty() && args.exclude.is_empty() {
         return Ok(None);
     }
@@ -173,7 +186,7 @@ fn select(stack: &Stack, args: &ApplyArgs) -> Result<Option<BTreeSet<Address>>, 
         eprintln!("  help: `edgeplan graph SPEC` lists every address");
         exit::CANNOT_RUN
     };
-    let graph = &stack.graph;
+    let graph = &planned.graph;
     let mut selected: BTreeSet<Address> = graph.iter().map(|(a, _)| a.clone()).collect();
     if !args.target.is_empty() {
         let targets: Vec<Address> = args.target.iter().map(|t| Address::from_text(t)).collect();
@@ -199,7 +212,7 @@ fn select(stack: &Stack, args: &ApplyArgs) -> Result<Option<BTreeSet<Address>>, 
 
 pub(crate) fn progress(mode: ProgressMode) -> Box<dyn Progress> {
     match (mode, std::io::stdout().is_terminal()) {
-        (ProgressMode::None, _) => Box::new(edgeplan_apply::NoProgress),
+        (ProgressMode::None, _) => Box::new(edgeplan_engine::NoProgress),
         (ProgressMode::Fancy, _) | (ProgressMode::Auto, true) => Box::new(crate::progress::Fancy::new()),
         (ProgressMode::Plain, _) | (ProgressMode::Auto, false) => Box::new(crate::progress::Plain::default()),
     }
@@ -224,11 +237,6 @@ pub(crate) fn confirmed(changes: usize, verb: &str) -> bool {
     }
 }
 
-fn print(text: &str) {
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes());
-    let _ = stdout.flush();
-}
 
 /// The final report: counts, then root causes only, each with what it held up.
 pub(crate) fn summary(report: &ApplyReport, verb: &str) -> String {

@@ -40,12 +40,12 @@ pub fn main() -> ExitCode {
     };
     let code = match cli.command {
         args::Command::Lint(args) => lint_cmd::run(args),
-        args::Command::Apply(args) => apply_cmd::run(args),
+        args::Command::Apply(args) => apply_cmd::run_apply(args),
         args::Command::Graph(args) => graph_cmd::run(args),
-        args::Command::Verify(args) => verify_cmd::run(args),
-        args::Command::Destroy(args) => destroy_cmd::run(args),
-        args::Command::Unlock(args) => lock_cmd::run(args),
-        args::Command::Plan(args) => plan_cmd::run(args),
+        args::Command::Verify(args) => verify_cmd::run_verify(args),
+        args::Command::Destroy(args) => destroy_cmd::run_destroy(args),
+        args::Command::Unlock(args) => lock_cmd::run_unlock(args),
+        args::Command::Plan(args) => plan_cmd::run_plan(args),
         args::Command::EdgeKey(args) => edge_key_cmd::run(args),
     };
     ExitCode::from(code)

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Duration;
 
-use edgeplan_apply::{Event, Progress, clock};
+use edgeplan_engine::{Event, Progress, clock};
 use edgeplan_model::{Action, Address};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 

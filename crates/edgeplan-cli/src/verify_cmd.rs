@@ -1,56 +1,24 @@
 //! `edgeplan verify SPEC`: the end-to-end check, also run at the end of apply. Exit 0 only
 //! when every check passes.
 
-use std::collections::BTreeMap;
-use std::io::Write;
-
-use edgeplan_apply::{VerifyReport, environment_id, kubernetes_probe_path};
-use edgeplan_model::{Backend, NodeKind};
+use edgeplan_engine::{Session, VerifyReport};
 
 use crate::args::VerifyArgs;
-use crate::engine::{Stack, WorldFile, load_stack, open_world, runtime};
+use crate::engine::{open, print, run};
 use crate::exit;
 
-pub(crate) fn run(args: VerifyArgs) -> u8 {
-    let stack = match load_stack(&args.spec) {
-        Ok(stack) => stack,
+pub(crate) fn run_verify(args: VerifyArgs) -> u8 {
+    let session = match open(&args.spec, args.world.as_deref()) {
+        Ok(session) => session,
         Err(code) => return code,
     };
-    let world = match open_world(args.world.as_deref(), &stack.spec) {
-        Ok(world) => world,
-        Err(code) => return code,
-    };
-    let runtime = match runtime(&world) {
-        Ok(runtime) => runtime,
-        Err(code) => return code,
-    };
-    verify_and_report(&stack, &world, &runtime)
+    run(&session, verify_and_report(&session)).unwrap_or_else(|code| code)
 }
 
-pub(crate) fn verify_and_report(stack: &Stack, world: &WorldFile, runtime: &tokio::runtime::Runtime) -> u8 {
-    let report = runtime.block_on(check(stack, world));
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(render(&report).as_bytes());
-    let _ = out.flush();
+pub(crate) async fn verify_and_report(session: &Session) -> u8 {
+    let report = session.verify().await;
+    print(&render(&report));
     if report.passed() { exit::OK } else { exit::FINDINGS }
-}
-
-async fn check(stack: &Stack, backend: &dyn Backend) -> VerifyReport {
-    let nodes = stack.nodes();
-    let observations = backend.observe(stack.name(), &nodes).await;
-    let mut probes = BTreeMap::new();
-    for node in nodes.iter().filter(|n| n.kind == NodeKind::PortainerEnvironment) {
-        let id = observations
-            .iter()
-            .find(|o| o.address == node.address)
-            .and_then(|o| o.result.as_ref().ok())
-            .and_then(environment_id);
-        if let Some(id) = id {
-            let answer = backend.http_get(&node.scope, &kubernetes_probe_path(id)).await;
-            probes.insert(node.address.clone(), answer);
-        }
-    }
-    edgeplan_apply::verify(&stack.graph, &observations, &probes)
 }
 
 fn render(report: &VerifyReport) -> String {

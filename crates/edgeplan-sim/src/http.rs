@@ -2,18 +2,17 @@
 //! answers it (portainer.md, "Kubernetes proxy"): `GET /api/endpoints/{id}/kubernetes/…` is
 //! proxied through the agent's chisel tunnel, so it is 200 only while the tunnel is up.
 
-use edgeplan_model::Scope;
-use edgeplan_model::backend::{HttpResponse, ObserveError};
+use edgeplan_model::BackendError;
+use edgeplan_model::backend::HttpResponse;
 use serde_json::json;
 
 use crate::world::World;
 
-pub(crate) fn get(world: &World, scope: &Scope, path: &str) -> Result<HttpResponse, ObserveError> {
-    let unreachable = |message: String| ObserveError { message, retryable: false };
-    let Scope::Portainer { url } = scope else {
-        return Err(unreachable(format!("no HTTP API in scope {scope:?}")));
-    };
-    let server = world.portainer_server(url).ok_or_else(|| unreachable(format!("no Portainer at {url}")))?;
+pub(crate) fn get(world: &World, url: &str, path: &str) -> Result<HttpResponse, BackendError> {
+    let server = world.portainer_server(url).ok_or_else(|| BackendError::Transport {
+        message: format!("the simulated world has no Portainer at {url}"),
+        retryable: false,
+    })?;
     let Some(rest) = path.strip_prefix("/api/endpoints/") else { return Ok(status(404, "Not found")) };
     let (id, rest) = rest.split_once('/').unwrap_or((rest, ""));
     let Ok(id) = id.parse::<i64>() else { return Ok(status(400, "Invalid environment identifier route variable")) };

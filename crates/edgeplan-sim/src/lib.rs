@@ -25,9 +25,9 @@
 //!
 //! # Behaviour (issue 3, item 6)
 //!
-//! - The LB controller builds the NLB only if its role's default policy version allows
-//!   `edgeplan_lint::iam::INTERNAL_NLB_ACTIONS` (else `FailedBuildModel`, naming
-//!   `ec2:DescribeRouteTables` as the seed saw it) and the subnets are private and tagged.
+//! - The LB controller builds the NLB only if its role's policies allow the calls it makes
+//!   (`iam::CONTROLLER_CALLS`, else `FailedBuildModel`, naming `ec2:DescribeRouteTables` as the
+//!   seed saw it) and the subnets are private and tagged.
 //! - NLB targets turn healthy ~90 s after the Service's targetPort is the port Portainer
 //!   listens on (its `--tunnel-port`, and only while Edge Compute is effective), the pods'
 //!   security group admits the NLB subnet, and the NLB is active (~180 s after creation).
@@ -40,37 +40,107 @@
 //! - Edge Compute settings take effect when Portainer's deployment is restarted (~30 s).
 //!
 //!
-//! # Observing and executing
+//! # Backends
 //!
-//! Objects are found as the real backends will find them (ownership tags and labels, adopted
-//! IDs, natural keys, the Service's status hostname for the NLB). A reference a node needs to
-//! find its object (the association's subnet, the NLB's hostname) is resolved by observing the
-//! referenced node in the same batch. Attributes carry the node's desired attribute names, so
-//! a converged world diffs clean, plus the observed-only facts the live rules need.
+//! [`SimConnector`] opens one backend per scope over the shared [`SimWorld`]: an AWS account
+//! and region, a kube context, a Portainer URL. Each answers only for its own API, as the real
+//! one would (typed errors with the APIs' codes, ownership from tags and labels, server-side
+//! apply of the objects the engine renders). What the world's own actors do across APIs (the
+//! LB controller turning a Service into an NLB, health checks, the agent connecting, Portainer
+//! re-reading its settings on a restart and computing heartbeats) is world behaviour, on the
+//! world's virtual clock, never part of an observation of another scope.
 //!
-//! EDGE_KEYs never leave the world as text: observations carry `sha256:` fingerprints
-//! ([`secret::key_fingerprint`]) and field 2; `execute` given the agent key's fingerprint
-//! derives the key itself. A provider-side connection is the consumer's VPC endpoint seen from
-//! the service: its state is the endpoint's, stored once.
+//! Nothing here derives domain facts or keys: the engine does, from what these backends report.
 //!
 //! Architecture invariant: no I/O. [`load`] and [`save`] take and return text.
 
-mod backend;
+mod aws;
+mod clock;
 mod durations;
-mod execute;
 mod file;
 mod http;
+mod iam;
+mod kube;
 mod net;
-mod observe;
+mod portainer;
 mod query;
-pub mod secret;
 mod sim;
+mod store;
 mod world;
 
-pub use backend::SimBackend;
+use std::sync::Arc;
+
+use edgeplan_model::{Backend, BackendError, BoxFuture, Clock, Connector, Scope};
+
+pub use clock::VirtualClock;
 pub use durations::modelled_seconds;
 pub use file::{MAX_WORLD_BYTES, WorldError, load, save};
-pub use observe::environment_type;
-pub use query::{DEFAULT_TUNNEL_PORT, missing_nlb_actions, tunnel_port};
+pub use query::{DEFAULT_TUNNEL_PORT, tunnel_port};
 pub use sim::{SETTLE_LIMIT_SECONDS, Settled};
+pub use store::{INVENTORY_LABEL, MemoryStore, SimWorld, WorldStore};
 pub use world::*;
+
+/// Opens the simulated backend of a scope: refused, as a real client would be, when the world
+/// has no such account and region, kube context or Portainer.
+#[derive(Debug, Clone)]
+pub struct SimConnector {
+    world: Arc<SimWorld>,
+}
+
+impl SimConnector {
+    pub fn new(world: Arc<SimWorld>) -> SimConnector {
+        SimConnector { world }
+    }
+
+    pub fn world(&self) -> &Arc<SimWorld> {
+        &self.world
+    }
+}
+
+impl Connector for SimConnector {
+    fn connect<'a>(&'a self, scope: &'a Scope) -> BoxFuture<'a, Result<Arc<dyn Backend>, BackendError>> {
+        let transport = |message: String| BackendError::Transport { message, retryable: false };
+        let result: Result<Arc<dyn Backend>, BackendError> = match scope {
+            Scope::Aws { account, region, .. } => {
+                if self.world.read(|w| w.region(account, region).is_some()) {
+                    Ok(Arc::new(aws::SimAws {
+                        world: Arc::clone(&self.world),
+                        scope: scope.clone(),
+                        account: account.clone(),
+                        region: region.clone(),
+                    }))
+                } else {
+                    Err(transport(format!("the simulated world has no AWS account {account} in {region}")))
+                }
+            }
+            Scope::Kubernetes { context } => {
+                if self.world.read(|w| w.cluster(context).is_some()) {
+                    Ok(Arc::new(kube::SimKube {
+                        world: Arc::clone(&self.world),
+                        scope: scope.clone(),
+                        context: context.clone(),
+                    }))
+                } else {
+                    Err(transport(format!("the simulated world has no kube context `{context}`")))
+                }
+            }
+            Scope::Portainer { url } => {
+                if self.world.read(|w| w.portainer_server(url).is_some()) {
+                    Ok(Arc::new(portainer::SimPortainer {
+                        world: Arc::clone(&self.world),
+                        scope: scope.clone(),
+                        url: url.clone(),
+                    }))
+                } else {
+                    Err(transport(format!("the simulated world has no Portainer at {url}")))
+                }
+            }
+            Scope::Engine => Err(BackendError::unsupported("the engine's own nodes have no backend")),
+        };
+        Box::pin(std::future::ready(result))
+    }
+
+    fn clock(&self) -> Arc<dyn Clock> {
+        Arc::new(self.world.clock())
+    }
+}

@@ -1,7 +1,5 @@
 //! Read-only questions about a world, shared by the controllers, `observe` and `execute`.
 
-use edgeplan_lint::iam;
-
 use crate::net::cidr_contains;
 use crate::world::{
     AwsAccount, AwsRegion, Deployment, KubeCluster, LoadBalancer, PortainerServer, Route, RouteTable, SecurityGroup,
@@ -91,28 +89,6 @@ pub(crate) fn url_host(url: &str) -> &str {
 }
 
 impl AwsAccount {
-    /// Every action the role's attached managed policies allow (lowercased patterns), from each
-    /// policy's default version. Policies not in the world (AWS-managed) allow nothing here.
-    pub fn role_allowed_actions(&self, role_name: &str) -> Result<Vec<String>, String> {
-        let role = self
-            .iam
-            .roles
-            .iter()
-            .find(|r| r.name == role_name)
-            .ok_or_else(|| format!("NoSuchEntity: the role with name {role_name} cannot be found"))?;
-        let mut actions = Vec::new();
-        for arn in &role.attached_policies {
-            let Some(policy) = self.iam.policies.iter().find(|p| &p.arn == arn) else { continue };
-            let Some(version) = policy.versions.iter().find(|v| v.id == policy.default_version) else { continue };
-            let text = serde_json::to_vec(&version.document).unwrap_or_default();
-            match iam::allowed_actions(&text) {
-                Ok(list) => actions.extend(list),
-                Err(err) => return Err(format!("{arn} {}: unreadable policy document ({err:?})", version.id)),
-            }
-        }
-        Ok(actions)
-    }
-
     /// The customer-managed policy attached to `role_name` that edgeplan manages: the first one
     /// of this account (`arn:aws:iam::<account>:policy/…`), as the seed's runbook selects it.
     pub fn role_customer_policy(&self, role_name: &str) -> Option<&crate::world::ManagedPolicy> {
@@ -123,13 +99,6 @@ impl AwsAccount {
             .filter(|arn| arn.starts_with(&prefix))
             .find_map(|arn| self.iam.policies.iter().find(|p| &p.arn == arn))
     }
-}
-
-/// The required actions `role_name` lacks to build an internal NLB, in the order of
-/// `edgeplan_lint::iam::INTERNAL_NLB_ACTIONS`.
-pub fn missing_nlb_actions(account: &AwsAccount, role_name: &str) -> Result<Vec<&'static str>, String> {
-    let allowed = account.role_allowed_actions(role_name)?;
-    Ok(iam::missing_actions(&allowed, iam::INTERNAL_NLB_ACTIONS))
 }
 
 impl AwsRegion {
@@ -220,8 +189,7 @@ impl PortainerServer {
 
     /// Settings were changed since the server started: a restart would apply them.
     pub fn restart_pending(&self) -> bool {
-        self.settings.revision != self.effective.revision
-            || self.settings.enable_edge_compute != self.effective.enable_edge_compute
+        self.settings.enable_edge_compute != self.effective.enable_edge_compute
     }
 }
 
@@ -283,7 +251,11 @@ pub(crate) fn env_value(cluster: &KubeCluster, deployment: &Deployment, name: &s
         return Some(value.clone());
     }
     let source = var.value_from.as_ref()?;
-    let objects = if source.kind == "secret" { &cluster.secrets } else { &cluster.config_maps };
+    let objects = match source.kind.as_str() {
+        "secret" => &cluster.secrets,
+        "config_map" => &cluster.config_maps,
+        _ => return None,
+    };
     objects
         .iter()
         .find(|o| o.namespace == deployment.namespace && o.name == source.name)

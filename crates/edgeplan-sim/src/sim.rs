@@ -13,13 +13,16 @@ use sha2::{Digest as _, Sha256};
 use crate::net::Cidr;
 use crate::query::{
     self, LBC_CLUSTER_TAG, LBC_PREFIX, LBC_STACK_TAG, env_value, is_edge_agent, is_lbc_service, listening_ports,
-    missing_nlb_actions, service_endpoints, url_host,
+    service_endpoints, url_host,
 };
 use crate::world::{AgentStatus, Event, KubeEvent, Listener, LoadBalancer, Target, Transition, TransitionKind, World};
 
 /// `run_until_settled` gives up after this much virtual time (a world that never settles is
 /// a bug in a controller, not a reason to loop forever).
 pub const SETTLE_LIMIT_SECONDS: u64 = 24 * 3600;
+
+/// Log lines kept per agent (the tail `kubectl logs --tail` would show).
+const MAX_LOG_LINES: usize = 20;
 
 /// What a call to [`World::run_until_settled`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,7 +183,6 @@ impl World {
             p.deployment.context == context && p.deployment.namespace == namespace && p.deployment.name == name
         }) {
             server.effective.enable_edge_compute = server.settings.enable_edge_compute;
-            server.effective.revision = server.settings.revision;
             for env in &mut server.environments {
                 env.tunnel_connected = false;
             }
@@ -468,6 +470,24 @@ impl World {
                     message: verdict.message.clone(),
                     since: now,
                 });
+                // What `kubectl logs` shows: a new pod starts with empty logs.
+                match verdict.state {
+                    "starting" | "scaled_down" => deployment.logs.clear(),
+                    _ => {
+                        if deployment.logs.is_empty() {
+                            deployment.logs.push("agent running on Kubernetes platform".to_string());
+                        }
+                        let line = match verdict.state {
+                            "connected" => "client: Connected (Latency 1.2ms)".to_string(),
+                            _ => verdict.message.clone(),
+                        };
+                        if !line.is_empty() {
+                            deployment.logs.push(line);
+                        }
+                        let excess = deployment.logs.len().saturating_sub(MAX_LOG_LINES);
+                        deployment.logs.drain(..excess);
+                    }
+                }
                 let message = match verdict.message.as_str() {
                     "" => format!("edge agent {}", verdict.state),
                     text => format!("edge agent {}: {text}", verdict.state),
@@ -495,12 +515,12 @@ fn build_model(world: &World, ci: usize, si: usize) -> Result<NlbModel, String> 
     };
     let account = world.account(&aws.account).ok_or_else(|| format!("no AWS account {}", aws.account))?;
     let region = world.cluster_region(cluster).ok_or_else(|| format!("no AWS region {}", aws.region))?;
-    let missing =
-        missing_nlb_actions(account, &controller.role_name).map_err(|e| format!("Failed build model due to {e}"))?;
-    if let Some(first) = missing.first() {
+    let denied = crate::iam::first_denied_call(account, &controller.role_name)
+        .map_err(|e| format!("Failed build model due to {e}"))?;
+    if let Some(first) = denied {
         let user =
             format!("arn:aws:sts::{}:assumed-role/{}/aws-load-balancer-controller", aws.account, controller.role_name);
-        return Err(if *first == "ec2:DescribeRouteTables" {
+        return Err(if first == "ec2:DescribeRouteTables" {
             format!(
                 "Failed build model due to couldn't auto-discover subnets: failed to list subnets by reachability: \
                  operation error EC2: DescribeRouteTables, https response error StatusCode: 403, api error \

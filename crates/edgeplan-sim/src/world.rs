@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// The only world format this crate reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 pub type Tags = BTreeMap<String, String>;
 
@@ -413,6 +413,9 @@ pub struct Lease {
     pub lease_duration_seconds: u64,
     pub acquire_time: u64,
     pub renew_time: u64,
+    /// metadata.resourceVersion: bumped by every write; a write at a stale one is a conflict.
+    #[serde(default)]
+    pub resource_version: u64,
 }
 
 /// Where the cluster's pods live: the VPC the LB controller builds NLBs in.
@@ -450,6 +453,12 @@ pub struct Deployment {
     /// Pod labels (the Deployment's selector matches them).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pod_labels: Tags,
+    /// Pod template annotations: a change rolls the pods (Helm's `checksum/config`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub template_annotations: Tags,
+    /// The newest pod's recent log lines (what `kubectl logs` shows), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<String>,
     #[serde(default = "one")]
     pub replicas: u32,
     /// metadata.generation: bumped by every spec change, including a rollout restart.
@@ -499,7 +508,7 @@ pub struct EnvVar {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnvSource {
-    /// `secret` or `config_map`.
+    /// `secret`, `config_map` or `field` (a fieldRef: `key` is the field path).
     pub kind: String,
     pub name: String,
     pub key: String,
@@ -540,6 +549,9 @@ pub struct Service {
     /// `status.loadBalancer.ingress[0].hostname`, set by the LB controller.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_hostname: Option<String>,
+    /// `clusterIP: None`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub headless: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -582,6 +594,12 @@ pub struct KubeObject {
     pub labels: Tags,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub field_managers: Vec<String>,
+    /// A ClusterRoleBinding's ClusterRole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// A ClusterRoleBinding's subjects, `namespace/serviceaccount`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subjects: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -619,6 +637,8 @@ pub struct PortainerServer {
     pub settings: Settings,
     /// What the running server uses: settings read at its last (re)start.
     pub effective: EffectiveSettings,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<PortainerTag>,
     #[serde(default)]
     pub environments: Vec<Environment>,
 }
@@ -640,9 +660,6 @@ pub struct Settings {
     pub enforce_edge_id: bool,
     #[serde(rename = "EdgeAgentCheckinInterval", default = "default_checkin")]
     pub checkin_interval: u64,
-    /// Bumped by every change: the restart node restarts "after" a revision.
-    #[serde(default = "one_u64")]
-    pub revision: u64,
 }
 
 fn default_checkin() -> u64 {
@@ -654,9 +671,6 @@ fn default_checkin() -> u64 {
 pub struct EffectiveSettings {
     #[serde(rename = "EnableEdgeComputeFeatures")]
     pub enable_edge_compute: bool,
-    /// The settings revision the running server started with.
-    #[serde(default = "one_u64")]
-    pub revision: u64,
 }
 
 /// A Portainer environment (endpoint), with the API's JSON keys.
@@ -684,19 +698,22 @@ pub struct Environment {
     pub checkin_interval: u64,
     #[serde(rename = "UserTrusted", default = "yes")]
     pub user_trusted: bool,
-    /// An agent holds a chisel tunnel to the server (computed).
+    /// Portainer tag IDs (`TagIds`): edgeplan's ownership is two tags, stack and address.
+    #[serde(rename = "TagIds", default, skip_serializing_if = "Vec::is_empty")]
+    pub tag_ids: Vec<i64>,
+    /// An agent holds a chisel tunnel to the server (the server's own state, computed).
     #[serde(default, skip_serializing_if = "is_false")]
     pub tunnel_connected: bool,
-    /// Set when edgeplan created it: only then may edgeplan delete it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_by: Option<Owner>,
 }
 
+/// A Portainer tag (`GET /api/tags`): `{"ID": 1, "Name": "…"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Owner {
-    pub stack: String,
-    pub address: String,
+pub struct PortainerTag {
+    #[serde(rename = "ID")]
+    pub id: i64,
+    #[serde(rename = "Name")]
+    pub name: String,
 }
 
 // ----- the clock ---------------------------------------------------------------------------

@@ -1,0 +1,178 @@
+//! The shared simulated world behind every simulated backend: the world in memory, where it
+//! is kept (a file for the CLI, memory for tests), and its virtual clock.
+//!
+//! The world is written back after every mutation, as a cloud keeps what was done: a killed
+//! apply leaves the world as far as it got. Leases and the stack's inventory are the one thing
+//! several processes write: they are read, changed and stored under the store's lock, and a
+//! plain write-back never overwrites them.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use edgeplan_model::{BackendError, Clock};
+
+use crate::clock::VirtualClock;
+use crate::world::{KeyValueObject, Lease, World};
+
+/// Label marking the ConfigMap that holds a stack's inventory of scopes.
+pub const INVENTORY_LABEL: &str = "edgeplan.dev/inventory";
+
+/// Where a world is kept.
+pub trait WorldStore: Send + Sync {
+    /// Load the stored world, let `change` change it, and store it, exclusively (other
+    /// processes wait).
+    fn update(&self, change: &mut dyn FnMut(&mut World)) -> Result<(), String>;
+}
+
+/// A world kept only in memory (tests, benchmarks).
+#[derive(Debug)]
+pub struct MemoryStore(Mutex<World>);
+
+impl MemoryStore {
+    pub fn new(world: World) -> MemoryStore {
+        MemoryStore(Mutex::new(world))
+    }
+}
+
+impl WorldStore for MemoryStore {
+    fn update(&self, change: &mut dyn FnMut(&mut World)) -> Result<(), String> {
+        change(&mut self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        Ok(())
+    }
+}
+
+/// What several processes write: per kube context, its leases and inventory ConfigMaps.
+type Shared = Vec<(String, Vec<Lease>, Vec<KeyValueObject>)>;
+
+fn is_inventory(object: &KeyValueObject) -> bool {
+    object.labels.contains_key(INVENTORY_LABEL)
+}
+
+fn take_shared(world: &World) -> Shared {
+    world
+        .kubernetes
+        .iter()
+        .map(|c| {
+            let inventory = c.config_maps.iter().filter(|o| is_inventory(o)).cloned().collect();
+            (c.context.clone(), c.leases.clone(), inventory)
+        })
+        .collect()
+}
+
+fn put_shared(world: &mut World, shared: &Shared) {
+    for cluster in &mut world.kubernetes {
+        let Some((_, leases, inventory)) = shared.iter().find(|(context, _, _)| *context == cluster.context) else {
+            continue;
+        };
+        cluster.leases = leases.clone();
+        cluster.config_maps.retain(|o| !is_inventory(o));
+        cluster.config_maps.extend(inventory.iter().cloned());
+    }
+}
+
+/// The simulated world the simulated backends share.
+pub struct SimWorld {
+    world: Mutex<World>,
+    store: Box<dyn WorldStore>,
+    clock: VirtualClock,
+    /// The world's time when this session started: the virtual clock counts from here.
+    base: u64,
+}
+
+impl std::fmt::Debug for SimWorld {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimWorld").field("now", &self.lock().now).finish()
+    }
+}
+
+impl SimWorld {
+    pub fn new(world: World, store: Box<dyn WorldStore>) -> Arc<SimWorld> {
+        let base = world.now;
+        Arc::new(SimWorld { world: Mutex::new(world), store, clock: VirtualClock::new(), base })
+    }
+
+    /// A world kept in memory only.
+    pub fn in_memory(world: World) -> Arc<SimWorld> {
+        let store = MemoryStore::new(world.clone());
+        SimWorld::new(world, Box::new(store))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, World> {
+        // A panic elsewhere while holding the lock leaves a world that is still plain data.
+        self.world.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Let the world's clock catch up with the virtual clock.
+    fn catch_up(&self, world: &mut World) {
+        let target = self.base.saturating_add(self.clock.now().as_secs());
+        if target > world.now {
+            world.advance(target - world.now);
+        }
+    }
+
+    /// The virtual clock the engine waits on.
+    pub fn clock(&self) -> VirtualClock {
+        self.clock.clone()
+    }
+
+    /// Read the world as it is now.
+    pub fn read<R>(&self, f: impl FnOnce(&World) -> R) -> R {
+        let mut world = self.lock();
+        self.catch_up(&mut world);
+        f(&world)
+    }
+
+    /// Change the world (an API call), let its actors react, and store it.
+    pub fn write<R>(&self, f: impl FnOnce(&mut World) -> R) -> Result<R, BackendError> {
+        let mut world = self.lock();
+        self.catch_up(&mut world);
+        let result = f(&mut world);
+        world.reconcile();
+        self.persist(&world)?;
+        Ok(result)
+    }
+
+    fn persist(&self, world: &World) -> Result<(), BackendError> {
+        self.store
+            .update(&mut |stored| {
+                let shared = take_shared(stored);
+                *stored = world.clone();
+                put_shared(stored, &shared);
+            })
+            .map_err(|message| BackendError::Transport { message, retryable: false })
+    }
+
+    /// Read and change what several processes share (leases, the inventory) on the stored
+    /// world, under the store's lock; memory follows.
+    pub fn transact<R>(&self, mut f: impl FnMut(&mut World) -> R) -> Result<R, BackendError> {
+        let mut result = None;
+        let mut shared = Vec::new();
+        self.store
+            .update(&mut |stored| {
+                result = Some(f(stored));
+                shared = take_shared(stored);
+            })
+            .map_err(|message| BackendError::Transport { message, retryable: false })?;
+        put_shared(&mut self.lock(), &shared);
+        result.ok_or_else(|| BackendError::Transport { message: "the world store did not run".into(), retryable: false })
+    }
+
+    /// A copy of the world as it is now.
+    pub fn snapshot(&self) -> World {
+        self.read(Clone::clone)
+    }
+
+    /// Let every pending transition happen (tests: "and then the world settles").
+    pub fn run_until_settled(&self) -> crate::Settled {
+        let mut world = self.lock();
+        self.catch_up(&mut world);
+        world.run_until_settled()
+    }
+
+    /// Change the world behind the backends' back (tests: someone edits it by hand).
+    pub fn edit<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
+        let mut world = self.lock();
+        let result = f(&mut world);
+        world.reconcile();
+        result
+    }
+}
