@@ -92,13 +92,32 @@ impl Discovery {
         if self.orphans.iter().any(|o| o.address == address) {
             return;
         }
-        let node = Node { address: address.clone(), kind, scope, identity: Identity::Owned, desired: BTreeMap::new() };
+        let mut node =
+            Node { address: address.clone(), kind, scope, identity: Identity::Owned, desired: BTreeMap::new() };
         // Listed as owned: a record that carries no ownership of its own (a connection to the
         // stack's endpoint service) is the stack's through its parent.
         if object.owner.is_none() {
             object.owner = Some(edgeplan_model::Ownership::new(stack, &address));
         }
         facts::derive(stack, &node, &mut object);
+        // With no spec to say how to find it again, an orphan is looked up by what discovery saw:
+        // its lookup values, and the natural key of a named object.
+        for lookup in kind.decl().lookup {
+            if let Some(value) = object.get(*lookup).filter(|v| **v != edgeplan_model::Value::Null) {
+                node.desired.insert(*lookup, edgeplan_model::Expr::Lit(value.clone()));
+            }
+        }
+        node.identity = match kind {
+            NodeKind::PortainerEnvironment => match object.text(attr::NAME) {
+                Some(name) => Identity::Named { name: name.to_string() },
+                None => Identity::Owned,
+            },
+            NodeKind::TunnelService | NodeKind::PortainerRestart => {
+                let name = object.id.rsplit_once('/').map_or(object.id.as_str(), |(_, name)| name);
+                Identity::Named { name: name.to_string() }
+            }
+            _ => Identity::Owned,
+        };
         self.observations.push(Observation { address, result: Ok(Observed::Present(object)) });
         self.orphans.push(node);
     }

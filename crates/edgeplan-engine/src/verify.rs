@@ -100,8 +100,12 @@ pub fn verify(
 ) -> VerifyReport {
     let seen = Seen { graph, observed: observations.iter().map(|o| (&o.address, &o.result)).collect() };
     let mut checks = vec![check("provider", "NLB targets healthy", targets(&seen))];
-    let mut consumers: Vec<&str> = graph.iter().filter_map(|(a, _)| a.consumer_name()).collect();
-    consumers.dedup();
+    let mut consumers: Vec<&str> = Vec::new();
+    for name in graph.iter().filter_map(|(a, _)| a.consumer_name()) {
+        if !consumers.contains(&name) {
+            consumers.push(name);
+        }
+    }
     for consumer in consumers {
         let prefix = format!("consumer.{consumer}");
         let scope = format!("consumer {consumer}");

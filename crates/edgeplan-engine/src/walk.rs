@@ -19,7 +19,9 @@ use std::task::Poll;
 use std::time::Duration;
 
 use edgeplan_model::attr::Attr;
-use edgeplan_model::{Action, Address, Clock, Expr, Node, Observed, ResourceGraph, Role, Subject, Value, WaitKind};
+use edgeplan_model::{
+    Action, Address, Clock, Expr, Node, Observation, Observed, ResourceGraph, Role, Subject, Value, WaitKind,
+};
 use edgeplan_plan::{Change, Plan, Shown};
 
 use crate::report::{ApplyReport, Event, Outcome, Progress, Status, StepError};
@@ -66,6 +68,9 @@ impl ApplyOptions {
 pub struct Walk<'a> {
     pub graph: &'a ResourceGraph,
     pub plan: &'a Plan,
+    /// What the plan was decided from: each node's outputs until the walk produces new ones
+    /// (a delete looks its object up by what was observed, its upstream gone or not).
+    pub observed: &'a [Observation],
     pub only: Option<&'a BTreeSet<Address>>,
     /// Wait after each node for what its dependents need ready (apply); a destroy has no
     /// dependents left to wait for.
@@ -173,7 +178,11 @@ pub async fn apply(router: &Router, walk: &Walk<'_>, options: &ApplyOptions, pro
     let priority = heights(&changes, &before);
 
     let mut status: BTreeMap<&Address, Status> = BTreeMap::new();
-    let mut outputs: BTreeMap<Address, BTreeMap<Attr, Value>> = BTreeMap::new();
+    let mut outputs: BTreeMap<Address, BTreeMap<Attr, Value>> = walk
+        .observed
+        .iter()
+        .filter_map(|o| Some((o.address.clone(), o.result.as_ref().ok()?.live()?.attributes.clone())))
+        .collect();
     let mut running: Vec<(&Address, NodeFuture<'_>)> = Vec::new();
     let mut started_at: BTreeMap<&Address, Duration> = BTreeMap::new();
     let mut interrupted = false;
@@ -317,6 +326,10 @@ fn resolve(
     outputs: &BTreeMap<Address, BTreeMap<Attr, Value>>,
 ) -> Result<BTreeMap<Attr, Value>, StepError> {
     let mut attributes = BTreeMap::new();
+    // Only a mutation sends attributes anywhere.
+    if !change.action.mutates() {
+        return Ok(attributes);
+    }
     // A delete acts on the object as observed: references (to upstream nodes that may be gone)
     // are not resolved.
     let references = change.action != Action::Delete;
@@ -411,6 +424,10 @@ async fn run_node<'a>(
     let observed = match last {
         Some(observed) => observed,
         None if change.action == Action::Delete => Observed::Absent,
+        // A destroy needs no outputs of what it leaves alone: what was observed stands.
+        None if !ctx.walk.waits => {
+            return Ok(outputs.get(&node.address).cloned().unwrap_or_default());
+        }
         None => ctx.observe(node, &outputs).await?,
     };
     Ok(match observed {

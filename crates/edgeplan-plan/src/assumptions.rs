@@ -4,7 +4,7 @@
 
 use edgeplan_model::{Action, Address, Attr, Expr, Node, Observed, Value};
 
-use crate::decide::{before_of, equivalent};
+use crate::decide::{equivalent, observed_shown};
 use crate::model::{Change, Shown};
 
 /// One field whose live value is no longer the one the plan showed as "before".
@@ -49,18 +49,19 @@ pub fn check_assumptions(
             Err(vec![Moved { field: "(object)".into(), planned: "exists".into(), now: "absent".into() }])
         }
         (_, Observed::Present(live)) => {
-            let now = before_of(node, live);
+            let now: std::collections::BTreeMap<&String, Shown> =
+                change.before.keys().map(|field| (field, observed_shown(node, live, field))).collect();
             let moved: Vec<Moved> = change
                 .before
                 .iter()
                 // A field that mirrors an upstream changing in this apply moves with it.
                 .filter(|(field, _)| !matches!(change.after.get(*field), Some(Shown::KnownAfterApply)))
                 .filter(|(field, _)| !follows_changed_upstream(field))
-                .filter(|(field, planned)| now.get(*field).is_none_or(|value| !equivalent(planned, value)))
+                .filter(|(field, planned)| now.get(field).is_none_or(|value| !equivalent(planned, value)))
                 .map(|(field, planned)| Moved {
                     field: field.clone(),
                     planned: planned.to_string(),
-                    now: now.get(field).map_or_else(|| Shown::Known(Value::Null).to_string(), ToString::to_string),
+                    now: now.get(&field).map_or_else(|| Shown::Known(Value::Null).to_string(), ToString::to_string),
                 })
                 .collect();
             if moved.is_empty() { Ok(()) } else { Err(moved) }

@@ -223,6 +223,13 @@ pub(crate) fn before_of(node: &Node, live: &LiveObject) -> BTreeMap<String, Show
         .collect()
 }
 
+/// How the plan shows the observed value of `field` (any attribute the live object has).
+pub(crate) fn observed_shown(node: &Node, live: &LiveObject, field: &str) -> Shown {
+    let Some(attribute) = Attr::parse(field) else { return Shown::Known(Value::Null) };
+    let value = live.get(attribute).cloned().unwrap_or(Value::Null);
+    shown(&value, node.kind.decl().is_sensitive(attribute))
+}
+
 /// What downstream nodes will see of this node's outputs at plan time.
 fn outputs_after(node: &Node, observation: Option<&Observation>, change: &Change) -> BTreeMap<Attr, Shown> {
     let decl = node.kind.decl();

@@ -34,9 +34,9 @@ pub const SETTINGS_CHECKSUM_ANNOTATION: &str = "edgeplan.dev/settings-checksum";
 pub const CONFIG_CHECKSUM_ANNOTATION: &str = "edgeplan.dev/config-checksum";
 /// The agent's port list, as Portainer's manifest declares it.
 const AGENT_PORTS: [u16; 2] = [9001, 80];
-/// The env vars the agent node manages by name; anything else is `extra_env`.
-const MANAGED_ENV: [&str; 7] =
-    ["LOG_LEVEL", "KUBERNETES_POD_IP", "EDGE", "AGENT_CLUSTER_ADDR", "EDGE_ID", "EDGE_INSECURE_POLL", "EDGE_KEY"];
+/// The env vars the agent node has attributes of its own for; every other literal is read back
+/// into `extra_env` (compared as a subset, so the manifest's fixed ones are no drift).
+const ATTRIBUTE_ENV: [&str; 4] = ["EDGE_ID", "EDGE_INSECURE_POLL", "EDGE_KEY", "AGENT_SECRET"];
 const TUNNEL_PORT_NAME: &str = "edge";
 
 type Attributes = BTreeMap<Attr, Value>;
@@ -458,7 +458,7 @@ fn read_agent(live: &mut LiveObject) {
     let extra: StringMap = container
         .env
         .iter()
-        .filter(|e| !MANAGED_ENV.contains(&e.name.as_str()) && e.name != "AGENT_SECRET")
+        .filter(|e| !ATTRIBUTE_ENV.contains(&e.name.as_str()))
         .filter_map(|e| match &e.source {
             EnvSource::Value(v) => Some((e.name.clone(), v.clone())),
             _ => None,

@@ -151,21 +151,24 @@ impl Backend for SimAws {
     }
 
     fn observe<'a>(&'a self, stack: &'a str, requests: &'a [Request<'a>]) -> BoxFuture<'a, Vec<Outcome>> {
-        let outcomes = self.world.read(|world| {
-            requests
-                .iter()
-                .map(|r| {
-                    let q = Query {
-                        stack,
-                        address: &r.node.address,
-                        kind: r.node.kind,
-                        identity: &r.node.identity,
-                        attributes: &r.attributes,
-                    };
-                    observe(self, world, &q)
-                })
-                .collect()
-        });
+        let outcomes = self
+            .world
+            .read(|world| {
+                requests
+                    .iter()
+                    .map(|r| {
+                        let q = Query {
+                            stack,
+                            address: &r.node.address,
+                            kind: r.node.kind,
+                            identity: &r.node.identity,
+                            attributes: &r.attributes,
+                        };
+                        observe(self, world, &q)
+                    })
+                    .collect()
+            })
+            .unwrap_or_else(|error| vec![Err(error); requests.len()]);
         Box::pin(std::future::ready(outcomes))
     }
 
@@ -185,13 +188,13 @@ impl Backend for SimAws {
         let done = self.world.write(|world| execute(self, world, op, &q)).and_then(|r| r);
         let result = done.and_then(|()| match op.action {
             Action::Delete => Ok(Observed::Absent),
-            _ => self.world.read(|world| observe(self, world, &q)),
+            _ => self.world.read(|world| observe(self, world, &q)).and_then(|r| r),
         });
         Box::pin(std::future::ready(result))
     }
 
     fn list_owned<'a>(&'a self, stack: &'a str) -> BoxFuture<'a, Result<Vec<OwnedObject>, BackendError>> {
-        let result = self.world.read(|world| list_owned(self, world, stack));
+        let result = self.world.read(|world| list_owned(self, world, stack)).and_then(|r| r);
         Box::pin(std::future::ready(result))
     }
 }

@@ -67,15 +67,18 @@ impl Backend for SimKube {
     }
 
     fn observe<'a>(&'a self, _stack: &'a str, requests: &'a [Request<'a>]) -> BoxFuture<'a, Vec<Outcome>> {
-        let outcomes = self.world.read(|world| {
-            requests
-                .iter()
-                .map(|r| {
-                    let cluster = self.cluster(world)?;
-                    Ok(observe(cluster, r.node.kind, &r.objects))
-                })
-                .collect()
-        });
+        let outcomes = self
+            .world
+            .read(|world| {
+                requests
+                    .iter()
+                    .map(|r| {
+                        let cluster = self.cluster(world)?;
+                        Ok(observe(cluster, r.node.kind, &r.objects))
+                    })
+                    .collect()
+            })
+            .unwrap_or_else(|error| vec![Err(error); requests.len()]);
         Box::pin(std::future::ready(outcomes))
     }
 
@@ -109,7 +112,7 @@ impl Backend for SimKube {
             .and_then(|r| r)
             .and_then(|()| match op.action {
                 Action::Delete => Ok(Observed::Absent),
-                _ => self.world.read(|world| Ok(observe(self.cluster(world)?, op.kind, &refs))),
+                _ => self.world.read(|world| Ok(observe(self.cluster(world)?, op.kind, &refs))).and_then(|r| r),
             });
         Box::pin(std::future::ready(result))
     }
@@ -134,7 +137,8 @@ impl Backend for SimKube {
                     Some(OwnedObject { kind, address: Some(address), object })
                 })
                 .collect())
-        });
+        })
+        .and_then(|r| r);
         Box::pin(std::future::ready(result))
     }
 

@@ -102,7 +102,7 @@ impl Connector for SimConnector {
         let transport = |message: String| BackendError::Transport { message, retryable: false };
         let result: Result<Arc<dyn Backend>, BackendError> = match scope {
             Scope::Aws { account, region, .. } => {
-                if self.world.read(|w| w.region(account, region).is_some()) {
+                if self.world.read(|w| w.region(account, region).is_some()).unwrap_or(false) {
                     Ok(Arc::new(aws::SimAws {
                         world: Arc::clone(&self.world),
                         scope: scope.clone(),
@@ -114,7 +114,7 @@ impl Connector for SimConnector {
                 }
             }
             Scope::Kubernetes { context } => {
-                if self.world.read(|w| w.cluster(context).is_some()) {
+                if self.world.read(|w| w.cluster(context).is_some()).unwrap_or(false) {
                     Ok(Arc::new(kube::SimKube {
                         world: Arc::clone(&self.world),
                         scope: scope.clone(),
@@ -125,7 +125,7 @@ impl Connector for SimConnector {
                 }
             }
             Scope::Portainer { url } => {
-                if self.world.read(|w| w.portainer_server(url).is_some()) {
+                if self.world.read(|w| w.portainer_server(url).is_some()).unwrap_or(false) {
                     Ok(Arc::new(portainer::SimPortainer {
                         world: Arc::clone(&self.world),
                         scope: scope.clone(),

@@ -115,16 +115,19 @@ impl Backend for SimPortainer {
     }
 
     fn observe<'a>(&'a self, _stack: &'a str, requests: &'a [Request<'a>]) -> BoxFuture<'a, Vec<Outcome>> {
-        let outcomes = self.world.read(|world| {
-            requests.iter().map(|r| observe(world, self.server(world)?, r.node.kind, &r.node.identity)).collect()
-        });
+        let outcomes = self
+            .world
+            .read(|world| {
+                requests.iter().map(|r| observe(world, self.server(world)?, r.node.kind, &r.node.identity)).collect()
+            })
+            .unwrap_or_else(|error| vec![Err(error); requests.len()]);
         Box::pin(std::future::ready(outcomes))
     }
 
     fn execute<'a>(&'a self, op: &'a Operation) -> BoxFuture<'a, Outcome> {
         let result = self.world.write(|world| execute(self, world, op)).and_then(|r| r).and_then(|()| match op.action {
             Action::Delete => Ok(Observed::Absent),
-            _ => self.world.read(|world| observe(world, self.server(world)?, op.kind, &op.identity)),
+            _ => self.world.read(|world| observe(world, self.server(world)?, op.kind, &op.identity)).and_then(|r| r),
         });
         Box::pin(std::future::ready(result))
     }
@@ -141,12 +144,13 @@ impl Backend for SimPortainer {
                     Some(OwnedObject { kind, address: Some(owner.address), object: environment(world, server, env) })
                 })
                 .collect())
-        });
+        })
+        .and_then(|r| r);
         Box::pin(std::future::ready(result))
     }
 
     fn http_get<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<HttpResponse, BackendError>> {
-        let result = self.world.read(|world| crate::http::get(world, &self.url, path));
+        let result = self.world.read(|world| crate::http::get(world, &self.url, path)).and_then(|r| r);
         Box::pin(std::future::ready(result))
     }
 }

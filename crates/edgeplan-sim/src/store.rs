@@ -114,11 +114,16 @@ impl SimWorld {
         self.clock.clone()
     }
 
-    /// Read the world as it is now.
-    pub fn read<R>(&self, f: impl FnOnce(&World) -> R) -> R {
+    /// Read the world as it is now. Time that passed is a change like any other: a world
+    /// that moved on is stored, so the next process starts where this one left it.
+    pub fn read<R>(&self, f: impl FnOnce(&World) -> R) -> Result<R, BackendError> {
         let mut world = self.lock();
+        let before = world.now;
         self.catch_up(&mut world);
-        f(&world)
+        if world.now != before {
+            self.persist(&world)?;
+        }
+        Ok(f(&world))
     }
 
     /// Change the world (an API call), let its actors react, and store it.
@@ -158,7 +163,9 @@ impl SimWorld {
 
     /// A copy of the world as it is now.
     pub fn snapshot(&self) -> World {
-        self.read(Clone::clone)
+        let mut world = self.lock();
+        self.catch_up(&mut world);
+        world.clone()
     }
 
     /// Let every pending transition happen (tests: "and then the world settles").
