@@ -48,6 +48,20 @@ impl fmt::Display for SecretError {
 
 impl std::error::Error for SecretError {}
 
+/// Where secret references are read from.
+pub trait SecretSource {
+    fn read(&self, reference: &str, base_dir: &Path) -> Result<SecretText, SecretError>;
+}
+
+/// The process environment and the file system: what the CLI reads.
+pub struct SystemSecrets;
+
+impl SecretSource for SystemSecrets {
+    fn read(&self, reference: &str, base_dir: &Path) -> Result<SecretText, SecretError> {
+        read_secret(reference, base_dir)
+    }
+}
+
 /// Read `reference` (`env:NAME`, or `file:PATH` relative to `base_dir`). One trailing newline
 /// is dropped, as `echo … > file` adds one.
 pub fn read_secret(reference: &str, base_dir: &Path) -> Result<SecretText, SecretError> {

@@ -11,7 +11,7 @@ use edgeplan_model::{Address, Expr, GraphError, Node, NodeKind, ResourceGraph, S
 use edgeplan_plan::NodeDiagnostic;
 use edgeplan_spec::Spec;
 
-use crate::secrets::{SecretError, read_secret};
+use crate::secrets::{SecretError, SecretSource};
 
 /// Policy documents are a few KiB (IAM's limit is 6,144 characters); this bounds a wrong path.
 const MAX_DOCUMENT_BYTES: u64 = 1024 * 1024;
@@ -59,10 +59,16 @@ impl std::error::Error for StackError {}
 
 impl Stack {
     /// Compile a lint-clean spec: inline the documents it names, read its secrets.
-    pub fn from_spec(spec_path: &str, source: SourceFile, spec: Spec, base_dir: &Path) -> Result<Stack, StackError> {
+    pub fn from_spec(
+        spec_path: &str,
+        source: SourceFile,
+        spec: Spec,
+        base_dir: &Path,
+        secrets: &dyn SecretSource,
+    ) -> Result<Stack, StackError> {
         let mut nodes = edgeplan_model::compile(&spec);
         inline_documents(&mut nodes, base_dir)?;
-        let unreadable = read_secrets(&mut nodes, &spec, base_dir);
+        let unreadable = read_secrets(&mut nodes, &spec, base_dir, secrets);
         let graph = edgeplan_model::resource_graph(nodes).map_err(StackError::Graph)?;
         Ok(Stack {
             name: spec.metadata.name.value.clone(),
@@ -144,13 +150,13 @@ fn secret_spans(spec: &Spec) -> Vec<(Address, Span)> {
 
 /// Replace every secret reference by its value; list those that do not resolve (they stay
 /// references, which no backend accepts).
-fn read_secrets(nodes: &mut [Node], spec: &Spec, base_dir: &Path) -> Vec<UnreadableSecret> {
+fn read_secrets(nodes: &mut [Node], spec: &Spec, base_dir: &Path, secrets: &dyn SecretSource) -> Vec<UnreadableSecret> {
     let spans = secret_spans(spec);
     let mut unreadable = Vec::new();
     for node in nodes {
         for expr in node.desired.values_mut() {
             let Expr::Lit(Value::SecretRef(reference)) = expr else { continue };
-            match read_secret(reference, base_dir) {
+            match secrets.read(reference, base_dir) {
                 Ok(secret) => *expr = Expr::Lit(Value::Secret(secret)),
                 Err(error) => unreadable.push(UnreadableSecret {
                     address: node.address.clone(),

@@ -1,0 +1,1 @@
+//! The backend conformance suite (to be written).
