@@ -24,7 +24,8 @@ mod value;
 
 pub use attr::Attr;
 pub use backend::{
-    Action, Backend, BackendError, BoxFuture, Clock, Connector, LeaseRecord, LeaseStore, LiveObject, Observation,
+    Action, Backend, BackendError, BoxFuture, Clock, Connector, HttpResponse, LeaseRecord, LeaseStore, LiveObject,
+    Observation,
     Observed, Operation, OwnedObject, Request,
 };
 pub use compile::{LBC_ANNOTATION_PREFIX, LBC_SUBNETS_ANNOTATION, compile, secret_reference, spec_scopes};

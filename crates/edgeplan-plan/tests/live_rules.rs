@@ -1,221 +1,340 @@
-//! Every live rule, firing and silent, on the seed spec's nodes in a converged world with one
-//! thing changed at a time.
+//! Every live rule (EP201–EP215), firing and silent, on the seed spec's nodes in a converged
+//! world with one thing changed at a time. What changes is what a backend reports (a policy
+//! document, a route, a Deployment's args, the agent's Secret…); the engine's derivation
+//! (`facts::derive`) turns it into the facts the rules read, as it does for real observations.
 
 mod common;
 
-use common::{converged, observe_all, refs, seed_nodes};
-use edgeplan_model::backend::ObserveError;
-use edgeplan_model::{Address, LiveObject, Node, Observation, Observed, Value};
-use edgeplan_plan::live_rules;
+use common::{
+    PORTAINER_TUNNEL, STACK, VPCE_DNS, edge_key, edit_manifest, live_of, observe_world, refs, route, seed_nodes, set,
+};
+use edgeplan_model::attr;
+use edgeplan_model::manifest::{Container, DeploymentSpec, PodSpec};
+use edgeplan_model::{Address, BackendError, Identity, Manifest, Node, Observation, Observed, SecretText, Value};
+use edgeplan_plan::{NodeDiagnostic, live_rules};
 
-/// Codes reported on a converged world after `edit` changed it.
+/// `CODE address` of each diagnostic on the converged world after `edit`.
 fn codes_after(edit: impl Fn(&Address, &mut Observed)) -> Vec<String> {
     let nodes = seed_nodes();
-    let world = converged(&nodes);
-    let mut observations = observe_all(&nodes, |node: &Node| Observed::Present(world[&node.address].clone()));
-    for observation in &mut observations {
-        if let Ok(observed) = &mut observation.result {
-            edit(&observation.address, observed);
-        }
-    }
-    live_codes(&nodes, &observations)
+    live_codes(&nodes, &observe_world(&nodes, edit))
+}
+
+fn diagnostics(nodes: &[Node], observations: &[Observation]) -> Vec<NodeDiagnostic> {
+    live_rules(STACK, &refs(nodes), &[], observations)
 }
 
 fn live_codes(nodes: &[Node], observations: &[Observation]) -> Vec<String> {
-    live_rules(&refs(nodes), observations).into_iter().map(|d| format!("{} {}", d.finding.code(), d.address)).collect()
+    diagnostics(nodes, observations).into_iter().map(|d| format!("{} {}", d.finding.code(), d.address)).collect()
 }
 
-fn set(address: &Address, observed: &mut Observed, target: &str, attribute: &str, value: Value) {
-    if address.as_str() == target
-        && let Observed::Present(live) = observed
-    {
-        live.attributes.insert(attribute.to_string(), value);
-    }
+/// The message of the one diagnostic on the converged world after `edit`.
+fn message_after(edit: impl Fn(&Address, &mut Observed)) -> String {
+    let nodes = seed_nodes();
+    let found = diagnostics(&nodes, &observe_world(&nodes, edit));
+    assert_eq!(found.len(), 1, "{found:#?}");
+    found[0].finding.message.clone()
 }
 
-fn live_of(observed: &mut Observed) -> Option<&mut LiveObject> {
-    match observed {
-        Observed::Present(live) => Some(live),
-        Observed::Absent => None,
-    }
+/// Portainer CE issues keys for its own host (EP215, a note): the converged world has one.
+/// The "silent" worlds give Portainer a key that already points at the endpoint, so that
+/// nothing at all is reported.
+fn portainer_key_for_vpce(a: &Address, o: &mut Observed) {
+    let key = edge_key(&format!("{VPCE_DNS}:8000"), common::ENVIRONMENT_ID);
+    set(a, o, "consumer.prod.environment", attr::EDGE_KEY, Value::Secret(SecretText::new(key)));
+}
+
+fn silent_after(edit: impl Fn(&Address, &mut Observed)) -> Vec<String> {
+    codes_after(|a, o| {
+        portainer_key_for_vpce(a, o);
+        edit(a, o);
+    })
 }
 
 #[test]
-fn a_converged_world_is_silent() {
-    assert_eq!(codes_after(|_, _| {}), Vec::<String>::new());
+fn a_converged_world_reports_only_the_key_portainer_issued_for_its_own_host() {
+    assert_eq!(codes_after(|_, _| {}), ["EP215 consumer.prod.environment"]);
+    assert_eq!(silent_after(|_, _| {}), Vec::<String>::new());
 }
 
 #[test]
-fn controller_policy_missing_actions() {
-    let codes = codes_after(|a, o| {
-        set(a, o, "provider.lb_controller_policy", "missing_actions", Value::from(vec!["ec2:DescribeRouteTables"]))
-    });
+fn ep201_controller_policy_missing_actions() {
+    // The ALB-era policy: the spec's document without ec2:DescribeRouteTables.
+    let alb_era = common::POLICY.replacen("\"ec2:DescribeRouteTables\",", "", 1);
+    assert_ne!(alb_era, common::POLICY);
+    let codes =
+        silent_after(|a, o| set(a, o, "provider.lb_controller_policy", attr::POLICY_DOCUMENT, alb_era.as_str()));
     assert_eq!(codes, ["EP201 provider.lb_controller_policy"]);
-    let silent = codes_after(|a, o| set(a, o, "provider.lb_controller_policy", "missing_actions", Value::List(vec![])));
-    assert!(silent.is_empty());
+    let message = message_after(|a, o| {
+        portainer_key_for_vpce(a, o);
+        set(a, o, "provider.lb_controller_policy", attr::POLICY_DOCUMENT, alb_era.as_str());
+    });
+    assert!(message.contains("alb-ingress-controller") && message.ends_with("ec2:DescribeRouteTables"), "{message}");
+
+    // A wildcard allows it; an unreadable document says nothing rather than guess.
+    let wildcard = common::POLICY.replacen("\"ec2:DescribeRouteTables\",", "\"ec2:Describe*\",", 1);
+    assert!(
+        silent_after(|a, o| set(a, o, "provider.lb_controller_policy", attr::POLICY_DOCUMENT, wildcard.as_str()))
+            .is_empty()
+    );
+    assert!(
+        silent_after(|a, o| set(a, o, "provider.lb_controller_policy", attr::POLICY_DOCUMENT, "not json")).is_empty()
+    );
 }
 
 #[test]
-fn policy_version_limit() {
-    let codes = codes_after(|a, o| {
-        set(a, o, "provider.lb_controller_policy", "version_count", Value::Int(5));
-        set(a, o, "provider.lb_controller_policy", "oldest_non_default_version", Value::str("v1"));
-    });
-    assert_eq!(codes, ["EP202 provider.lb_controller_policy"]);
-    assert!(codes_after(|a, o| set(a, o, "provider.lb_controller_policy", "version_count", Value::Int(4))).is_empty());
+fn ep202_policy_version_limit() {
+    let versions = |list: Vec<&'static str>| {
+        move |a: &Address, o: &mut Observed| {
+            portainer_key_for_vpce(a, o);
+            set(a, o, "provider.lb_controller_policy", attr::VERSIONS, list.clone());
+            set(a, o, "provider.lb_controller_policy", attr::DEFAULT_VERSION, "v1");
+        }
+    };
+    assert_eq!(codes_after(versions(vec!["v1", "v2", "v3", "v4", "v5"])), ["EP202 provider.lb_controller_policy"]);
+    // It names what goes: the oldest version that is not the default.
+    assert!(message_after(versions(vec!["v5", "v4", "v1", "v3", "v2"])).contains(": v2 will be deleted first"));
+    assert!(codes_after(versions(vec!["v1", "v2", "v3", "v4"])).is_empty());
 }
 
 #[test]
-fn target_port_mismatch() {
-    let fire = codes_after(|a, o| {
-        set(a, o, "provider.tunnel_service", "target_port", Value::Int(8000));
-        set(a, o, "provider.portainer_restart", "tunnel_port", Value::Int(30776));
-    });
-    assert_eq!(fire, ["EP203 provider.tunnel_service"]);
-    let silent = codes_after(|a, o| {
-        set(a, o, "provider.tunnel_service", "target_port", Value::Int(30776));
-        set(a, o, "provider.portainer_restart", "tunnel_port", Value::Int(30776));
-    });
-    assert!(silent.is_empty());
+fn ep203_target_port_mismatch() {
+    let target_port = |port: u16| {
+        move |a: &Address, o: &mut Observed| {
+            portainer_key_for_vpce(a, o);
+            edit_manifest(a, o, "provider.tunnel_service", "Service", |m| {
+                if let Manifest::Service { spec, .. } = m {
+                    spec.ports[0].target_port = port;
+                }
+            });
+        }
+    };
+    // The chart runs chisel on --tunnel-port=30776; a Service targeting 8000 never gets healthy.
+    assert_eq!(codes_after(target_port(8000)), ["EP203 provider.tunnel_service"]);
+    assert!(message_after(target_port(8000)).contains("targets port 8000; the tunnel server listens on 30776"));
+    assert!(codes_after(target_port(30776)).is_empty());
+
+    // No --tunnel-port at all: Portainer's default, 8000.
+    let default_port = |port: u16| {
+        move |a: &Address, o: &mut Observed| {
+            target_port(port)(a, o);
+            edit_manifest(a, o, "provider.portainer_restart", "Deployment", |m| {
+                if let Manifest::Deployment { spec: DeploymentSpec { template, .. }, .. } = m
+                    && let Some(PodSpec { containers, .. }) = &mut template.spec
+                {
+                    containers[0] = Container { args: Vec::new(), ..containers[0].clone() };
+                }
+            });
+        }
+    };
+    assert_eq!(codes_after(default_port(30776)), ["EP203 provider.tunnel_service"]);
+    assert!(codes_after(default_port(8000)).is_empty());
 }
 
 #[test]
-fn nlb_subnet_public() {
-    let fire = codes_after(|a, o| {
-        set(a, o, "provider.nlb_subnet", "routes_to_igw", Value::Bool(true));
-        set(a, o, "provider.nlb_subnet", "igw_route", Value::str("0.0.0.0/0 → igw-0abc"));
+fn ep204_nlb_subnet_public() {
+    let routes = |target: &'static str| {
+        move |a: &Address, o: &mut Observed| {
+            let routes = Value::List(vec![route("192.168.0.0/16", "local"), route("0.0.0.0/0", target)]);
+            set(a, o, "provider.nlb_subnet", attr::ROUTES, routes);
+        }
+    };
+    assert_eq!(silent_after(routes("igw-0a1b2c3d")), ["EP204 provider.nlb_subnet"]);
+    let message = message_after(|a, o| {
+        portainer_key_for_vpce(a, o);
+        routes("igw-0a1b2c3d")(a, o);
     });
-    assert_eq!(fire, ["EP204 provider.nlb_subnet"]);
-    assert!(codes_after(|a, o| set(a, o, "provider.nlb_subnet", "routes_to_igw", Value::Bool(false))).is_empty());
+    assert!(message.contains("0.0.0.0/0 → igw-0a1b2c3d"), "{message}");
+    // A default route through a NAT gateway keeps the subnet private.
+    assert!(silent_after(routes("nat-0a1b2c3d")).is_empty());
 }
 
 #[test]
-fn no_sg_path_unless_the_controller_manages_backend_rules() {
+fn ep205_no_sg_path() {
     let absent_rule = |a: &Address, o: &mut Observed| {
         if a.as_str() == "provider.cluster_sg_rule" {
             *o = Observed::Absent;
         }
     };
-    assert_eq!(codes_after(absent_rule), ["EP205 provider.cluster_sg_rule"]);
-    let managed = codes_after(|a, o| {
-        absent_rule(a, o);
-        set(a, o, "provider.tunnel_service", "controller_manages_backend_sg_rules", Value::Bool(true));
-    });
-    assert!(managed.is_empty());
+    assert_eq!(silent_after(absent_rule), ["EP205 provider.cluster_sg_rule"]);
+    // The rule exists (the converged world): silent.
+    assert!(silent_after(|_, _| {}).is_empty());
 }
 
 #[test]
-fn edge_compute_off() {
+fn ep206_edge_compute_off() {
     assert_eq!(
-        codes_after(|a, o| set(a, o, "provider.edge_compute", "EnableEdgeComputeFeatures", Value::Bool(false))),
+        silent_after(|a, o| set(a, o, "provider.edge_compute", attr::ENABLE_EDGE_COMPUTE, false)),
         ["EP206 provider.edge_compute"]
     );
+    assert!(silent_after(|a, o| set(a, o, "provider.edge_compute", attr::ENABLE_EDGE_COMPUTE, true)).is_empty());
 }
 
 #[test]
-fn internet_facing_nlb() {
-    assert_eq!(
-        codes_after(|a, o| set(a, o, "provider.nlb", "scheme", Value::str("internet-facing"))),
-        ["EP207 provider.nlb"]
-    );
-    assert!(codes_after(|a, o| set(a, o, "provider.nlb", "scheme", Value::str("internal"))).is_empty());
+fn ep207_internet_facing_nlb() {
+    assert_eq!(silent_after(|a, o| set(a, o, "provider.nlb", attr::SCHEME, "internet-facing")), ["EP207 provider.nlb"]);
+    assert!(silent_after(|a, o| set(a, o, "provider.nlb", attr::SCHEME, "internal")).is_empty());
 }
 
 #[test]
-fn no_shared_az_id() {
-    let fire = codes_after(|a, o| set(a, o, "consumer.prod.vpce", "shared_availability_zone_ids", Value::List(vec![])));
-    assert_eq!(fire, ["EP208 consumer.prod.vpce"]);
-    let silent = codes_after(|a, o| {
-        set(a, o, "consumer.prod.vpce", "shared_availability_zone_ids", Value::from(vec!["euw1-az3"]))
-    });
-    assert!(silent.is_empty());
-}
-
-#[test]
-fn connection_pending_acceptance() {
-    let fire = codes_after(|a, o| {
-        set(a, o, "consumer.prod.connection_acceptance", "connection_state", Value::str("pendingAcceptance"))
-    });
-    assert_eq!(fire, ["EP209 consumer.prod.connection_acceptance"]);
-    let silent = codes_after(|a, o| {
-        set(a, o, "consumer.prod.connection_acceptance", "connection_state", Value::str("available"))
-    });
-    assert!(silent.is_empty());
-}
-
-#[test]
-fn agent_key_not_canonical_and_wrong_tunnel() {
-    let vpce_dns = "vpce-0abc-1234.vpce-svc-0def.eu-west-1.vpce.amazonaws.com";
-    let with_vpce = |a: &Address, o: &mut Observed| {
-        if a.as_str() == "consumer.prod.vpce"
-            && let Some(live) = live_of(o)
-        {
-            live.outputs.insert("dns_name".into(), Value::str(vpce_dns));
+fn ep208_no_shared_az_id() {
+    let consumer_azs = |azs: Vec<&'static str>| {
+        move |a: &Address, o: &mut Observed| {
+            set(a, o, "consumer.prod.subnets", attr::AVAILABILITY_ZONE_IDS, azs.clone());
         }
     };
-    let fire = codes_after(|a, o| {
-        with_vpce(a, o);
-        set(a, o, "consumer.prod.agent", "edge_key_present", Value::Bool(true));
-        set(a, o, "consumer.prod.agent", "edge_key_valid", Value::Bool(false));
-        set(a, o, "consumer.prod.agent", "edge_key_tunnel", Value::str("portainer.example.com:30776"));
+    assert_eq!(silent_after(consumer_azs(vec!["euw1-az1"])), ["EP208 consumer.prod.vpce"]);
+    // Known before the endpoint exists: that is when it matters.
+    let before_the_endpoint = silent_after(|a, o| {
+        consumer_azs(vec!["euw1-az1"])(a, o);
+        if a.as_str() == "consumer.prod.vpce" {
+            *o = Observed::Absent;
+        }
     });
-    assert_eq!(fire, ["EP210 consumer.prod.agent", "EP211 consumer.prod.agent"]);
-    let silent = codes_after(|a, o| {
-        with_vpce(a, o);
-        set(a, o, "consumer.prod.agent", "edge_key_present", Value::Bool(true));
-        set(a, o, "consumer.prod.agent", "edge_key_valid", Value::Bool(true));
-        set(a, o, "consumer.prod.agent", "edge_key_tunnel", Value::str(format!("{vpce_dns}:8000")));
-    });
-    assert!(silent.is_empty(), "{silent:?}");
+    assert!(before_the_endpoint.contains(&"EP208 consumer.prod.vpce".to_string()), "{before_the_endpoint:?}");
+    // One shared AZ ID is enough.
+    assert!(silent_after(consumer_azs(vec!["euw1-az1", common::SHARED_AZ_ID])).is_empty());
 }
 
 #[test]
-fn edge_id_mismatch() {
-    let fire = codes_after(|a, o| {
-        set(a, o, "consumer.prod.environment", "edge_id", Value::str("6d4c-…-a"));
-        set(a, o, "consumer.prod.agent", "EDGE_ID", Value::str("6d4c-…-b"));
+fn ep209_connection_pending_acceptance() {
+    for state in ["pendingAcceptance", "PendingAcceptance"] {
+        let codes = silent_after(|a, o| set(a, o, "consumer.prod.connection_acceptance", attr::STATE, state));
+        assert_eq!(codes, ["EP209 consumer.prod.connection_acceptance"], "{state}");
+    }
+    assert!(silent_after(|a, o| set(a, o, "consumer.prod.connection_acceptance", attr::STATE, "available")).is_empty());
+}
+
+/// Put `key` in the agent's Secret, as `kubectl edit` (or the install script) would.
+fn agent_runs_with(key: String) -> impl Fn(&Address, &mut Observed) {
+    move |a, o| {
+        portainer_key_for_vpce(a, o);
+        edit_manifest(a, o, "consumer.prod.agent", "Secret", |m| {
+            if let Manifest::Secret { data, .. } = m {
+                data.insert("EDGE_KEY".into(), SecretText::new(key.as_str()));
+            }
+        });
+    }
+}
+
+#[test]
+fn ep210_agent_key_not_canonical() {
+    // Trap 5: the same key, re-encoded with `=` padding.
+    let text = format!("{}|{VPCE_DNS}:8000|{}|3", common::PORTAINER_URL, common::SERVER_FINGERPRINT);
+    let padded = common::base64(text.as_bytes(), true);
+    let canonical = common::base64(text.as_bytes(), false);
+    assert!(padded.ends_with('=') && padded.len() > canonical.len(), "the fixture needs padding");
+    assert_eq!(codes_after(agent_runs_with(padded.clone())), ["EP210 consumer.prod.agent"]);
+    let message = message_after(agent_runs_with(padded.clone()));
+    assert!(message.ends_with(&format!("illegal base64 data at input byte {}", canonical.len())), "{message}");
+    assert!(!message.contains(&canonical), "the key is never quoted");
+    assert!(codes_after(agent_runs_with(canonical)).is_empty());
+}
+
+#[test]
+fn ep211_agent_key_wrong_tunnel() {
+    // Portainer's key as issued, unedited: the agent would dial Portainer's host.
+    let codes = codes_after(agent_runs_with(edge_key(PORTAINER_TUNNEL, "3")));
+    assert_eq!(codes, ["EP211 consumer.prod.agent"]);
+    let message = message_after(agent_runs_with(edge_key(PORTAINER_TUNNEL, "3")));
+    assert!(message.contains(&format!("is {PORTAINER_TUNNEL}, not {VPCE_DNS}:8000")), "{message}");
+    // The endpoint, but not on the listener port.
+    assert_eq!(
+        codes_after(agent_runs_with(edge_key(&format!("{VPCE_DNS}:30776"), "3"))),
+        ["EP211 consumer.prod.agent"]
+    );
+    assert!(codes_after(agent_runs_with(edge_key(&format!("{VPCE_DNS}:8000"), "3"))).is_empty());
+}
+
+fn agent_edge_id(a: &Address, o: &mut Observed, id: &'static str) {
+    edit_manifest(a, o, "consumer.prod.agent", "ConfigMap", |m| {
+        if let Manifest::ConfigMap { data, .. } = m {
+            data.insert("EDGE_ID".into(), id.into());
+        }
     });
+}
+
+#[test]
+fn ep212_edge_id_mismatch() {
+    let fire = silent_after(|a, o| agent_edge_id(a, o, "0e0e0e0e-0000-4000-a000-000000000000"));
     assert_eq!(fire, ["EP212 consumer.prod.agent"]);
-    let silent = codes_after(|a, o| {
-        set(a, o, "consumer.prod.environment", "edge_id", Value::str("same"));
-        set(a, o, "consumer.prod.agent", "EDGE_ID", Value::str("same"));
+    // The converged agent runs with Portainer's EdgeID.
+    assert!(silent_after(|a, o| agent_edge_id(a, o, common::EDGE_ID)).is_empty());
+    // An environment without an EdgeID takes whichever agent polls first: nothing to compare.
+    let unset = silent_after(|a, o| {
+        set(a, o, "consumer.prod.environment", attr::EDGE_ID, "");
+        agent_edge_id(a, o, "0e0e0e0e-0000-4000-a000-000000000000");
     });
-    assert!(silent.is_empty());
+    assert!(unset.is_empty(), "{unset:?}");
 }
 
 #[test]
-fn unobservable_and_adopted_missing() {
+fn ep213_unobservable() {
     let nodes = seed_nodes();
-    let world = converged(&nodes);
-    let mut observations = observe_all(&nodes, |node: &Node| Observed::Present(world[&node.address].clone()));
-    observations[0].result =
-        Err(ObserveError { message: "AccessDenied on iam:GetPolicyVersion".into(), retryable: false });
-    assert_eq!(live_codes(&nodes, &observations), ["EP213 provider.lb_controller_policy"]);
-
-    // The seed discovers its cluster SG (owned rule); adopt a subnet to exercise EP214.
-    let mut nodes = nodes;
-    let subnet = nodes.iter_mut().find(|n| n.address.as_str() == "provider.nlb_subnet").unwrap();
-    subnet.identity = edgeplan_model::Identity::Adopted { id: "subnet-0a1b2c3d4e5f60099".into() };
-    let mut observations = observe_all(&nodes, |node: &Node| Observed::Present(world[&node.address].clone()));
-    observations.iter_mut().find(|o| o.address.as_str() == "provider.nlb_subnet").unwrap().result =
-        Ok(Observed::Absent);
-    assert_eq!(live_codes(&nodes, &observations), ["EP214 provider.nlb_subnet"]);
+    let mut observations = observe_world(&nodes, portainer_key_for_vpce);
+    assert!(live_codes(&nodes, &observations).is_empty());
+    let policy = observations.iter_mut().find(|o| o.address.as_str() == "provider.lb_controller_policy").unwrap();
+    policy.result = Err(BackendError::AccessDenied {
+        action: Some("iam:GetPolicyVersion".into()),
+        message: "User is not authorized".into(),
+    });
+    let found = diagnostics(&nodes, &observations);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!((found[0].finding.code(), found[0].address.as_str()), ("EP213", "provider.lb_controller_policy"));
+    assert!(found[0].finding.message.contains("may not call iam:GetPolicyVersion"), "{}", found[0].finding.message);
 }
 
 #[test]
-fn portainer_key_pointing_at_its_own_host() {
-    let fire = codes_after(|a, o| {
-        set(a, o, "consumer.prod.environment", "edge_key_tunnel", Value::str("portainer.example.com:30776"))
-    });
+fn ep214_adopted_resource_missing() {
+    let mut nodes = seed_nodes();
+    let subnet = nodes.iter_mut().find(|n| n.address.as_str() == "provider.nlb_subnet").unwrap();
+    subnet.identity = Identity::Adopted { id: "subnet-0a1b2c3d4e5f60099".into() };
+    let absent_subnet = |a: &Address, o: &mut Observed| {
+        portainer_key_for_vpce(a, o);
+        if a.as_str() == "provider.nlb_subnet" {
+            *o = Observed::Absent;
+        }
+    };
+    let found = diagnostics(&nodes, &observe_world(&nodes, absent_subnet));
+    let codes: Vec<String> = found.iter().map(|d| format!("{} {}", d.finding.code(), d.address)).collect();
+    assert_eq!(codes, ["EP214 provider.nlb_subnet"]);
+    assert!(found[0].finding.message.contains("subnet-0a1b2c3d4e5f60099"));
+    // Present: silent. Owned and absent: it is simply created, silent too.
+    assert!(live_codes(&nodes, &observe_world(&nodes, portainer_key_for_vpce)).is_empty());
+    assert!(live_codes(&seed_nodes(), &observe_world(&seed_nodes(), absent_subnet)).is_empty());
+}
+
+#[test]
+fn ep215_portainer_key_pointing_at_its_own_host() {
+    let fire = codes_after(|_, _| {});
     assert_eq!(fire, ["EP215 consumer.prod.environment"]);
-    let silent = codes_after(|a, o| {
-        set(
-            a,
-            o,
-            "consumer.prod.environment",
-            "edge_key_tunnel",
-            Value::str("vpce-0a-1.vpce-svc-0b.eu-west-1.vpce.amazonaws.com:8000"),
-        )
+    assert!(message_after(|_, _| {}).contains(PORTAINER_TUNNEL));
+    assert!(codes_after(portainer_key_for_vpce).is_empty());
+    // No key (the environment was just created in the UI): nothing to say.
+    let no_key = codes_after(|a, o| {
+        if a.as_str() == "consumer.prod.environment"
+            && let Some(live) = live_of(o)
+        {
+            live.attributes.remove(&attr::EDGE_KEY);
+        }
     });
-    assert!(silent.is_empty());
+    assert!(no_key.is_empty(), "{no_key:?}");
+}
+
+#[test]
+fn a_rule_that_cannot_tell_says_nothing() {
+    // The Service targets 8000, but the restart node's Deployment was not found among its
+    // live objects: the real tunnel port is unknown, so EP203 cannot tell and stays silent.
+    let codes = silent_after(|a, o| {
+        edit_manifest(a, o, "provider.tunnel_service", "Service", |m| {
+            if let Manifest::Service { spec, .. } = m {
+                spec.ports[0].target_port = 8000;
+            }
+        });
+        if a.as_str() == "provider.portainer_restart"
+            && let Some(live) = live_of(o)
+        {
+            live.manifests.clear();
+        }
+    });
+    assert!(codes.is_empty(), "{codes:?}");
 }

@@ -1,85 +1,112 @@
-//! Saved plans against the simulated seed world: round trip, refusals, and staleness that names
-//! exactly the nodes whose live state moved.
+//! Saved plans against hand-built observations of the seed world: round trip, refusals, and
+//! staleness that names exactly the nodes whose live state moved.
 
-use edgeplan_diag::SourceFile;
-use edgeplan_model::{Address, Backend, Node, Observation, compile, resource_graph};
+mod common;
+
+use common::{SPEC, STACK, agent_key_text, node_mut, observe_world, portainer_key, refs, seed_nodes, set};
+use edgeplan_model::attr;
+use edgeplan_model::{Address, Expr, Manifest, Node, Observation, Observed, SecretText, Value};
 use edgeplan_plan::{SavedPlan, SavedPlanError, decide};
-use edgeplan_sim::SimBackend;
 
-const SPEC: &str = include_str!("../../../specs/seed.yaml");
-const WORLD: &str = include_str!("../../../testdata/worlds/seed.yaml");
-
-fn nodes() -> Vec<Node> {
-    let spec = edgeplan_spec::parse(&SourceFile::new("seed.yaml", SPEC)).expect("seed parses");
-    let graph = resource_graph(compile(&spec)).expect("acyclic");
-    graph.iter().map(|(_, node)| node.clone()).collect()
+fn converged(nodes: &[Node]) -> Vec<Observation> {
+    observe_world(nodes, |_, _| {})
 }
 
-fn observe(world: &str, nodes: &[Node]) -> Vec<Observation> {
-    let backend = SimBackend::load(world).expect("world loads");
-    let refs: Vec<&Node> = nodes.iter().collect();
-    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-    runtime.block_on(backend.observe("portainer-edge", &refs))
-}
-
-fn refs(nodes: &[Node]) -> Vec<&Node> {
-    nodes.iter().collect()
-}
-
-fn saved_plan(nodes: &[Node]) -> SavedPlan {
-    let refs: Vec<&Node> = nodes.iter().collect();
-    let plan = decide("portainer-edge", &refs, &observe(WORLD, nodes));
-    SavedPlan::from_plan(&plan, "specs/seed.yaml", SPEC, &refs)
+fn saved_plan(nodes: &[Node], observations: &[Observation]) -> SavedPlan {
+    let plan = decide(STACK, &refs(nodes), &[], observations);
+    SavedPlan::from_plan(&plan, "specs/seed.yaml", SPEC, &refs(nodes))
 }
 
 #[test]
 fn a_saved_plan_round_trips_and_is_fresh_against_an_unchanged_world() {
-    let nodes = nodes();
-    let saved = saved_plan(&nodes);
-    let reread = SavedPlan::from_json(&saved.to_json()).expect("reads back");
+    let nodes = seed_nodes();
+    let saved = saved_plan(&nodes, &converged(&nodes));
+    let json = saved.to_json();
+    let reread = SavedPlan::from_json(&json).expect("reads back");
     assert_eq!(reread, saved);
-    assert_eq!(reread.check("portainer-edge", SPEC, &refs(&nodes), &observe(WORLD, &nodes)), Ok(()));
-    assert!(!saved.to_json().contains("aHR0cHM6"), "no key in a saved plan");
+    assert_eq!(reread.changes.len(), nodes.len());
+    assert_eq!(reread.check(STACK, SPEC, &refs(&nodes), &converged(&nodes)), Ok(()));
     assert_eq!(reread.spec_text, SPEC, "the spec travels with the plan");
+    // The world holds Portainer's key and the agent's: neither is in the file, whole or in
+    // part (both start with the base64 of `https:`).
+    assert!(!json.contains("aHR0cHM6"), "no key in a saved plan");
+    for key in [portainer_key(), agent_key_text()] {
+        assert!(!json.contains(&key));
+    }
+    assert!(json.ends_with('\n'));
 }
 
 #[test]
 fn a_moved_world_names_exactly_the_nodes_that_moved() {
-    let nodes = nodes();
-    let saved = saved_plan(&nodes);
+    let nodes = seed_nodes();
+    let saved = saved_plan(&nodes, &converged(&nodes));
     // Someone renamed the environment in the Portainer UI after the plan was made.
-    let moved_world = WORLD.replacen("        Name: prod\n", "        Name: prod-renamed\n", 1);
-    assert_ne!(moved_world, WORLD);
-    let error = saved.check("portainer-edge", SPEC, &refs(&nodes), &observe(&moved_world, &nodes)).unwrap_err();
-    let SavedPlanError::Stale(moved) = error else { panic!("expected Stale, got {error}") };
-    assert!(moved.contains(&Address::consumer("prod", "environment")), "{moved:?}");
-    assert!(
-        moved.iter().all(|a| a.as_str().starts_with("consumer.prod.")),
-        "only the environment and what reads it: {moved:?}"
-    );
-    assert!(!moved.iter().any(|a| a.as_str().starts_with("provider.")), "{moved:?}");
+    let renamed = observe_world(&nodes, |a, o| set(a, o, "consumer.prod.environment", attr::NAME, "prod-renamed"));
+    let error = saved.check(STACK, SPEC, &refs(&nodes), &renamed).unwrap_err();
+    assert_eq!(error, SavedPlanError::Stale(vec![Address::consumer("prod", "environment")]));
+    assert!(error.to_string().ends_with("for: consumer.prod.environment"), "{error}");
+
+    // Someone rotated the key in the agent's Secret: only a fingerprint moved, and that is
+    // enough.
+    let rotated = observe_world(&nodes, |a, o| {
+        common::edit_manifest(a, o, "consumer.prod.agent", "Secret", |m| {
+            if let Manifest::Secret { data, .. } = m {
+                data.insert("EDGE_KEY".into(), SecretText::new(common::edge_key("elsewhere:8000", "3")));
+            }
+        });
+    });
+    let error = saved.check(STACK, SPEC, &refs(&nodes), &rotated).unwrap_err();
+    assert_eq!(error, SavedPlanError::Stale(vec![Address::consumer("prod", "agent")]));
+
+    // Two nodes moved, in plan order; one disappeared.
+    let moved = observe_world(&nodes, |a, o| {
+        set(a, o, "provider.edge_compute", attr::ENABLE_EDGE_COMPUTE, false);
+        if a.as_str() == "consumer.prod.vpce" {
+            *o = Observed::Absent;
+        }
+    });
+    let SavedPlanError::Stale(stale) = saved.check(STACK, SPEC, &refs(&nodes), &moved).unwrap_err() else {
+        panic!("expected Stale")
+    };
+    assert_eq!(stale, [Address::provider("edge_compute"), Address::consumer("prod", "vpce")]);
 }
 
 #[test]
 fn other_specs_stacks_and_newer_formats_are_refused() {
-    let nodes = nodes();
-    let saved = saved_plan(&nodes);
-    let fresh = observe(WORLD, &nodes);
+    let nodes = seed_nodes();
+    let fresh = converged(&nodes);
+    let saved = saved_plan(&nodes, &fresh);
     let edited_spec = SPEC.replace("listenerPort: 8000", "listenerPort: 8001");
-    assert!(matches!(
-        saved.check("portainer-edge", &edited_spec, &refs(&nodes), &fresh),
-        Err(SavedPlanError::OtherSpec { .. })
-    ));
+    assert_ne!(edited_spec, SPEC);
+    assert!(matches!(saved.check(STACK, &edited_spec, &refs(&nodes), &fresh), Err(SavedPlanError::OtherSpec { .. })));
     // A changed input the spec only references (a policy document's content) is another input too.
     let mut edited_nodes = nodes.clone();
-    edited_nodes[0].desired.insert("policy_document", edgeplan_model::Expr::lit("{}"));
-    assert!(matches!(
-        saved.check("portainer-edge", SPEC, &refs(&edited_nodes), &fresh),
-        Err(SavedPlanError::OtherSpec { .. })
-    ));
+    node_mut(&mut edited_nodes, "provider.lb_controller_policy").desired.insert(attr::POLICY_DOCUMENT, Expr::lit("{}"));
+    assert!(matches!(saved.check(STACK, SPEC, &refs(&edited_nodes), &fresh), Err(SavedPlanError::OtherSpec { .. })));
     assert!(matches!(saved.check("other-stack", SPEC, &refs(&nodes), &fresh), Err(SavedPlanError::OtherStack { .. })));
     let newer = saved.to_json().replacen("\"format_version\": 1", "\"format_version\": 99", 1);
     assert_eq!(SavedPlan::from_json(&newer), Err(SavedPlanError::NewerFormat { found: 99, supported: 1 }));
     assert!(matches!(SavedPlan::from_json("{\"format_version\": 1}"), Err(SavedPlanError::Malformed(_))));
     assert!(matches!(SavedPlan::from_json("not json"), Err(SavedPlanError::Malformed(_))));
+    let unknown_action = saved.to_json().replacen("\"action\": \"no-op\"", "\"action\": \"explode\"", 1);
+    assert!(matches!(SavedPlan::from_json(&unknown_action), Err(SavedPlanError::Malformed(_))));
+}
+
+#[test]
+fn a_changed_secret_is_another_input_and_never_written() {
+    let with_secret = |text: &str| {
+        let mut nodes = seed_nodes();
+        node_mut(&mut nodes, "consumer.prod.agent")
+            .desired
+            .insert(attr::AGENT_SECRET, Expr::lit(Value::Secret(SecretText::new(text))));
+        nodes
+    };
+    let nodes = with_secret("first-agent-secret");
+    let fresh = converged(&nodes);
+    let saved = saved_plan(&nodes, &fresh);
+    assert_eq!(saved.check(STACK, SPEC, &refs(&nodes), &fresh), Ok(()));
+    assert!(!saved.to_json().contains("first-agent-secret"));
+    // The same spec text, another secret value: the plan was made from other inputs.
+    let rotated = with_secret("second-agent-secret");
+    assert!(matches!(saved.check(STACK, SPEC, &refs(&rotated), &fresh), Err(SavedPlanError::OtherSpec { .. })));
 }

@@ -5,18 +5,23 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use edgeplan_diag::{Finding, RuleId, SourceFile, Span};
-use edgeplan_model::{Address, Expr, LiveObject, Node, Observation, Observed, Value, compile, resource_graph};
-use edgeplan_plan::{NodeDiagnostic, Plan, Shown, decide};
+use edgeplan_model::attr::{self, Attr};
+use edgeplan_model::{
+    Address, Expr, Identity, LiveObject, Node, NodeKind, Observation, Observed, Ownership, Role, Scope, SecretText,
+    Value, compile, resource_graph,
+};
+use edgeplan_plan::{NodeDiagnostic, Plan, Shown, decide, facts};
 use edgeplan_render::plan::{self, RenderContext};
 use insta::assert_snapshot;
-use sha2::{Digest, Sha256};
 
 const SEED: &str = include_str!("../../../specs/seed.yaml");
 const FLEET: &str = include_str!("../../../specs/fleet.yaml");
 const POLICY: &str = include_str!("../../../specs/policies/aws-load-balancer-controller-v2.13.2.json");
 
-/// A plaintext secret planted in live state: it must never reach any output.
+/// A plaintext secret deployed in live state: it must never reach any output.
 const PLAINTEXT_SECRET: &str = "hunter2-plaintext-agent-secret";
+/// A chisel server fingerprint in the shape Portainer issues.
+const SERVER_FINGERPRINT: &str = "SHF+e25zLvC20boxYUsDHmLHWlyQt57LCHls6hSeJjg=";
 
 /// A spec compiled into nodes in the resource graph's order, with the graph's edges.
 struct Compiled {
@@ -31,11 +36,11 @@ fn compiled(path: &str, text: &str) -> Compiled {
     let spec = edgeplan_spec::parse(&source).expect("example spec parses");
     let stack = spec.metadata.name.value.clone();
     let mut nodes = compile(&spec);
-    // The plan compares the policy document the spec names by its text, as read from the
+    // The engine compares the policy document the spec names by its text, as read from the
     // file; the compiler keeps the path.
     for node in &mut nodes {
-        if node.desired.contains_key("policy_document") {
-            node.desired.insert("policy_document", Expr::lit(POLICY));
+        if node.desired.contains_key(&attr::POLICY_DOCUMENT) {
+            node.desired.insert(attr::POLICY_DOCUMENT, Expr::lit(POLICY));
         }
     }
     let graph = resource_graph(nodes).expect("example spec compiles to a DAG");
@@ -44,59 +49,171 @@ fn compiled(path: &str, text: &str) -> Compiled {
     Compiled { source, stack, nodes, edges }
 }
 
-/// Secret outputs are reported as fingerprints, never as text, as backends do.
-fn secret_output(output: &str) -> bool {
-    matches!(output, "key" | "edge_key")
-}
-
-fn fingerprint_of(text: &str) -> String {
-    let digest = Sha256::digest(text.as_bytes());
-    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
-}
-
-/// Live objects for a world where everything matches the spec; references resolve to the
-/// upstream object's outputs.
-fn converged(nodes: &[Node]) -> BTreeMap<Address, LiveObject> {
-    let mut world: BTreeMap<Address, LiveObject> = BTreeMap::new();
-    for node in nodes {
-        let attributes: BTreeMap<String, Value> = node
-            .desired
-            .iter()
-            .map(|(field, expr)| {
-                let value = match expr {
-                    Expr::Lit(value) => value.clone(),
-                    Expr::Ref(reference) => world[&reference.node].outputs[reference.output].clone(),
-                };
-                (field.to_string(), value)
-            })
-            .collect();
-        let outputs = node
-            .kind
-            .outputs()
-            .iter()
-            .map(|output| {
-                let value = if secret_output(output) {
-                    Value::Str(fingerprint_of(&format!("{}.{output}", node.address)))
-                } else {
-                    attributes.get(*output).cloned().unwrap_or_else(|| Value::Str(format!("{}.{output}", node.address)))
-                };
-                (output.to_string(), value)
-            })
-            .collect();
-        let live = LiveObject { id: format!("id-of-{}", node.address), attributes, outputs, owned: true };
-        world.insert(node.address.clone(), live);
+/// Read the secrets the spec references, as the engine does before deciding: the value of
+/// `env:NAME` here is `name`'s text.
+fn read_secrets(compiled: &mut Compiled) {
+    for node in &mut compiled.nodes {
+        for expr in node.desired.values_mut() {
+            if let Expr::Lit(Value::SecretRef(reference)) = expr {
+                *expr = Expr::lit(Value::Secret(SecretText::new(format!("value-of-{reference}"))));
+            }
+        }
     }
-    world
 }
 
-fn observe(nodes: &[Node], observed: impl Fn(&Node) -> Observed) -> Vec<Observation> {
-    nodes.iter().map(|node| Observation { address: node.address.clone(), result: Ok(observed(node)) }).collect()
+/// Standard-alphabet base64, with or without `=` padding.
+fn base64(bytes: &[u8], pad: bool) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let byte = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
+        let n = (byte(0) << 16) | (byte(1) << 8) | byte(2);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else if pad {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The EDGE_KEY Portainer issues for an environment: field 2 is its own host and tunnel port.
+fn portainer_key(url: &str, endpoint_id: usize) -> String {
+    let host = url.trim_start_matches("https://");
+    base64(format!("{url}|{host}:30776|{SERVER_FINGERPRINT}|{endpoint_id}").as_bytes(), false)
+}
+
+fn vpce_dns(address: &Address) -> String {
+    let consumer = address.consumer_name().unwrap_or("provider");
+    format!("vpce-0{consumer}-0abc1234.vpce-svc-0def1234567890abc.eu-west-1.vpce.amazonaws.com")
+}
+
+/// Desired attributes as the engine resolves them for a request: literals as written,
+/// references from the upstream object with its derived facts.
+fn resolve(node: &Node, derived: &BTreeMap<Address, LiveObject>) -> BTreeMap<Attr, Value> {
+    let decl = node.kind.decl();
+    node.desired
+        .iter()
+        .filter(|(a, _)| decl.desired_decl(**a).is_some_and(|d| d.role != Role::Ordering))
+        .map(|(attribute, expr)| {
+            let value = match expr {
+                Expr::Lit(value) => value.clone(),
+                Expr::Ref(reference) => derived[&reference.node].get(reference.output).cloned().unwrap_or(Value::Null),
+            };
+            (*attribute, value)
+        })
+        .collect()
+}
+
+/// What the backend of `node` reports in a world where everything matches the spec.
+fn raw_object(stack: &str, index: usize, node: &Node, resolved: &BTreeMap<Attr, Value>) -> LiveObject {
+    let id = format!("id-of-{}", node.address);
+    let mut live = LiveObject::new(id.as_str());
+    live.owner = Some(Ownership::new(stack, &node.address));
+    live.attributes.extend(resolved.iter().map(|(a, v)| (*a, v.clone())));
+    let text = |a: Attr| resolved.get(&a).and_then(Value::as_str).unwrap_or_default().to_string();
+    match node.kind {
+        NodeKind::LbControllerPolicy => {
+            live.set(attr::POLICY_ARN, id.as_str());
+            live.set(attr::DEFAULT_VERSION, "v1");
+            live.set(attr::VERSIONS, vec!["v1"]);
+        }
+        NodeKind::NlbSubnet => {
+            live.set(
+                attr::ROUTES,
+                Value::List(vec![Value::from(BTreeMap::from([
+                    ("destination".to_string(), "10.0.0.0/8".to_string()),
+                    ("target".to_string(), "local".to_string()),
+                ]))]),
+            );
+        }
+        NodeKind::PortainerRestart => {
+            live.set(attr::TUNNEL_PORT, 30776_i64);
+            live.set(attr::SELECTOR, BTreeMap::from([("app.kubernetes.io/name".to_string(), "portainer".to_string())]));
+        }
+        NodeKind::TunnelService => {
+            live.set(attr::LOAD_BALANCER_HOSTNAME, "k8s-portaine-tunnel-0123.elb.eu-west-1.amazonaws.com")
+        }
+        NodeKind::Nlb => {
+            live.set(attr::ARN, id.as_str());
+            live.set(attr::DNS_NAME, text(attr::HOSTNAME));
+            live.set(attr::STATE, "active");
+            live.set(attr::AVAILABILITY_ZONE_IDS, vec!["euw1-az3"]);
+        }
+        NodeKind::EndpointService => {
+            live.set(attr::SERVICE_ID, "vpce-svc-0def1234567890abc");
+            live.set(attr::SERVICE_NAME, "com.amazonaws.vpce.eu-west-1.vpce-svc-0def1234567890abc");
+        }
+        NodeKind::ConsumerSubnets => live.set(attr::AVAILABILITY_ZONE_IDS, vec!["euw1-az3"]),
+        NodeKind::Vpce => live.set(attr::DNS_NAME, vpce_dns(&node.address)),
+        NodeKind::ConnectionAcceptance => live.set(attr::STATE, "available"),
+        NodeKind::PortainerEnvironment => {
+            live = LiveObject::new(index.to_string());
+            live.owner = Some(Ownership::new(stack, &node.address));
+            live.set(attr::URL, text(attr::URL));
+            live.set(attr::TYPE_ID, 7_i64);
+            live.set(attr::EDGE_ID, format!("6d4c1a2b-9e8f-4a7b-b6c5-{index:012}"));
+            live.set(attr::EDGE_KEY, Value::Secret(SecretText::new(portainer_key(&text(attr::URL), index))));
+        }
+        NodeKind::AgentKey => {
+            // Computed by the engine: Portainer's key pointed at the endpoint.
+            let portainer = resolved.get(&attr::PORTAINER_KEY).and_then(Value::as_secret).expect("Portainer's key");
+            let port = resolved.get(&attr::TUNNEL_PORT).and_then(Value::as_int).expect("a port");
+            let key = facts::agent_key(portainer, &text(attr::TUNNEL_HOST), u16::try_from(port).expect("a port"))
+                .expect("re-pointable");
+            live = LiveObject::new(key.fingerprint())
+                .with(attr::PORTAINER_KEY, Value::Secret(portainer.clone()))
+                .with(attr::TUNNEL_HOST, text(attr::TUNNEL_HOST))
+                .with(attr::TUNNEL_PORT, port)
+                .with(attr::KEY, Value::Secret(key));
+        }
+        NodeKind::AgentObjects => {
+            // What the agent's key says, as the engine reads it from the agent's Secret.
+            let key = resolved.get(&attr::AGENT_EDGE_KEY).and_then(Value::as_secret).map(|k| k.expose().to_string());
+            facts::describe_key(&mut live, key.as_deref());
+        }
+        _ => {}
+    }
+    live
+}
+
+/// The raw objects of a world where everything matches the spec, in node order.
+fn converged(compiled: &Compiled) -> BTreeMap<Address, LiveObject> {
+    let mut raw = BTreeMap::new();
+    let mut derived: BTreeMap<Address, LiveObject> = BTreeMap::new();
+    for (index, node) in compiled.nodes.iter().enumerate() {
+        let object = raw_object(&compiled.stack, index, node, &resolve(node, &derived));
+        derived.insert(node.address.clone(), derive(&compiled.stack, node, object.clone()));
+        raw.insert(node.address.clone(), object);
+    }
+    raw
+}
+
+fn derive(stack: &str, node: &Node, mut live: LiveObject) -> LiveObject {
+    facts::derive(stack, node, &mut live);
+    live
+}
+
+/// Observations as the engine makes them: present objects with their derived facts.
+fn observe(compiled: &Compiled, observed: impl Fn(&Node) -> Observed) -> Vec<Observation> {
+    compiled
+        .nodes
+        .iter()
+        .map(|node| {
+            let result = match observed(node) {
+                Observed::Present(live) => Observed::Present(derive(&compiled.stack, node, live)),
+                Observed::Absent => Observed::Absent,
+            };
+            Observation { address: node.address.clone(), result: Ok(result) }
+        })
+        .collect()
 }
 
 fn decided(compiled: &Compiled, observations: &[Observation]) -> Plan {
     let nodes: Vec<&Node> = compiled.nodes.iter().collect();
-    decide(&compiled.stack, &nodes, observations)
+    decide(&compiled.stack, &nodes, &[], observations)
 }
 
 fn context(compiled: &Compiled) -> RenderContext {
@@ -127,50 +244,54 @@ fn live_policy(without: Option<&str>) -> String {
     serde_json::to_string(&document).expect("serializes")
 }
 
+/// The agent key the seed's agent runs with after trap 5: canonical text re-encoded with
+/// `=` padding.
+fn mangled_key() -> String {
+    let text = format!(
+        "https://portainer.example.com|vpce-0prod-0abc1234.vpce-svc-0def1234567890abc.eu-west-1.vpce.amazonaws.com:8000|{SERVER_FINGERPRINT}|1"
+    );
+    base64(text.as_bytes(), true)
+}
+
 // --- the scenarios ------------------------------------------------------------------------------
 
 fn seed_empty() -> (Plan, RenderContext) {
     let seed = compiled("specs/seed.yaml", SEED);
-    let plan = decided(&seed, &observe(&seed.nodes, |_| Observed::Absent));
+    let plan = decided(&seed, &observe(&seed, |_| Observed::Absent));
     (plan, context(&seed))
 }
 
 fn seed_converged() -> (Plan, RenderContext) {
     let seed = compiled("specs/seed.yaml", SEED);
-    let world = converged(&seed.nodes);
-    let plan = decided(&seed, &observe(&seed.nodes, |node| Observed::Present(world[&node.address].clone())));
+    let world = converged(&seed);
+    let plan = decided(&seed, &observe(&seed, |node| Observed::Present(world[&node.address].clone())));
     (plan, context(&seed))
 }
 
 /// The seed's traps as drift: the ALB-era policy (one action short), a subnet with the wrong
-/// CIDR, no security group rule, Edge Compute off (the restart follows), a mangled agent key
-/// and a connection pending acceptance. The live rules see them through the attributes a
-/// backend reports (`missing_actions`, `edge_key_valid`, …).
+/// CIDR, no security group rule, Edge Compute off (the restart follows), a padded agent key
+/// and a connection pending acceptance. The backends report raw facts (a policy document, a
+/// key, a state); the engine derives what the live rules read (`missing_actions`,
+/// `edge_key_valid`, `accepted`…).
 fn seed_drift() -> (Plan, RenderContext) {
     let seed = compiled("specs/seed.yaml", SEED);
-    let world = converged(&seed.nodes);
-    let observations = observe(&seed.nodes, |node| {
+    let world = converged(&seed);
+    let observations = observe(&seed, |node| {
         if node.address == Address::provider("cluster_sg_rule") {
             return Observed::Absent;
         }
         let mut live = world[&node.address].clone();
-        let mut set = |field: &str, value: Value| {
-            live.attributes.insert(field.into(), value);
-        };
         match node.address.as_str() {
             "provider.lb_controller_policy" => {
-                set("policy_document", Value::Str(live_policy(Some("ec2:DescribeRouteTables"))));
-                set("missing_actions", Value::from(vec!["ec2:DescribeRouteTables"]));
+                live.set(attr::POLICY_DOCUMENT, live_policy(Some("ec2:DescribeRouteTables")));
             }
-            "provider.nlb_subnet" => set("cidr_block", Value::str("192.168.9.0/24")),
-            "provider.edge_compute" => set("EnableEdgeComputeFeatures", Value::Bool(false)),
+            "provider.nlb_subnet" => live.set(attr::CIDR_BLOCK, "192.168.9.0/24"),
+            "provider.edge_compute" => live.set(attr::ENABLE_EDGE_COMPUTE, false),
             "consumer.prod.agent" => {
-                set("EDGE_KEY", Value::Str(fingerprint_of("mangled key")));
-                set("edge_key_present", Value::Bool(true));
-                set("edge_key_valid", Value::Bool(false));
-                set("edge_key_agent_error", Value::str("illegal base64 data at input byte 76"));
+                live.set(attr::AGENT_EDGE_KEY, Value::Secret(SecretText::new(mangled_key())));
+                facts::describe_key(&mut live, Some(&mangled_key()));
             }
-            "consumer.prod.connection_acceptance" => set("connection_state", Value::str("pendingAcceptance")),
+            "consumer.prod.connection_acceptance" => live.set(attr::STATE, "pendingAcceptance"),
             _ => {}
         }
         Observed::Present(live)
@@ -190,39 +311,65 @@ fn seed_drift() -> (Plan, RenderContext) {
 
 fn fleet_empty() -> (Plan, RenderContext) {
     let fleet = compiled("specs/fleet.yaml", FLEET);
-    let plan = decided(&fleet, &observe(&fleet.nodes, |_| Observed::Absent));
+    let plan = decided(&fleet, &observe(&fleet, |_| Observed::Absent));
     (plan, context(&fleet))
 }
 
-/// A fleet where `partner` is new: its nodes are absent and the endpoint service must allow
-/// its account. The live policy is the spec's, reformatted by IAM (not a change) and at its
-/// version limit, and `analytics` runs with a plaintext AGENT_SECRET (never shown).
+/// A consumer the spec no longer names (`staging`): what the stack made for it is found by
+/// its ownership and deleted.
+fn staging_orphans(stack: &str) -> Vec<(Node, LiveObject)> {
+    let scope = Scope::Aws { account: "123456789012".into(), region: "eu-west-1".into(), profile: None };
+    [(NodeKind::Vpce, "vpce-0staging000000001"), (NodeKind::VpceSecurityGroup, "sg-0staging000000002")]
+        .into_iter()
+        .map(|(kind, id)| {
+            let address = Address::consumer("staging", kind.address_name());
+            let mut live = LiveObject::new(id);
+            live.owner = Some(Ownership::new(stack, &address));
+            let node =
+                Node { address, kind, scope: scope.clone(), identity: Identity::Owned, desired: BTreeMap::new() };
+            (node, live)
+        })
+        .collect()
+}
+
+/// A fleet where `partner` is new: its nodes are absent (but for the subnets the spec names)
+/// and the endpoint service must allow its account. The live policy is the spec's, reformatted by IAM (not a change) and at its
+/// version limit; `analytics` runs with another AGENT_SECRET than the one read from the
+/// environment (shown by fingerprints only), and `staging` was removed from the spec.
 fn fleet_drift() -> (Plan, RenderContext) {
-    let fleet = compiled("specs/fleet.yaml", FLEET);
-    let world = converged(&fleet.nodes);
-    let observations = observe(&fleet.nodes, |node| {
-        if node.address.as_str().starts_with("consumer.partner.") {
+    let mut fleet = compiled("specs/fleet.yaml", FLEET);
+    read_secrets(&mut fleet);
+    let world = converged(&fleet);
+    let mut observations = observe(&fleet, |node| {
+        // The new consumer's subnets exist (the spec names them by ID); nothing else of it.
+        if node.address.as_str().starts_with("consumer.partner.") && node.kind != NodeKind::ConsumerSubnets {
             return Observed::Absent;
         }
         let mut live = world[&node.address].clone();
         match node.address.as_str() {
             "provider.lb_controller_policy" => {
-                live.attributes.insert("policy_document".into(), Value::Str(live_policy(None)));
-                live.attributes.insert("version_count".into(), Value::Int(5));
-                live.attributes.insert("oldest_non_default_version".into(), Value::str("v1"));
+                live.set(attr::POLICY_DOCUMENT, live_policy(None));
+                live.set(attr::VERSIONS, vec!["v1", "v2", "v3", "v4", "v5"]);
+                live.set(attr::DEFAULT_VERSION, "v5");
             }
             "provider.endpoint_service_permissions" => {
-                live.attributes
-                    .insert("allowed_principals".into(), Value::from(vec!["arn:aws:iam::123456789012:root"]));
+                live.set(attr::ALLOWED_PRINCIPALS, vec!["arn:aws:iam::123456789012:root"]);
             }
             "consumer.analytics.agent" => {
-                live.attributes.insert("AGENT_SECRET".into(), Value::str(PLAINTEXT_SECRET));
+                live.set(attr::AGENT_SECRET, Value::Secret(SecretText::new(PLAINTEXT_SECRET)));
             }
             _ => {}
         }
         Observed::Present(live)
     });
-    let plan = decided(&fleet, &observations);
+    let orphans = staging_orphans(&fleet.stack);
+    for (node, live) in &orphans {
+        let result = Ok(Observed::Present(derive(&fleet.stack, node, live.clone())));
+        observations.push(Observation { address: node.address.clone(), result });
+    }
+    let nodes: Vec<&Node> = fleet.nodes.iter().collect();
+    let orphan_nodes: Vec<&Node> = orphans.iter().map(|(node, _)| node).collect();
+    let plan = decide(&fleet.stack, &nodes, &orphan_nodes, &observations);
     (plan, context(&fleet))
 }
 
@@ -355,7 +502,10 @@ fn secrets_appear_only_in_their_redacted_form() {
         let (human, json, markdown) = (plan::human(&plan, &ctx), plan::json(&plan, &ctx), plan::markdown(&plan, &ctx));
         for text in [&human, &json, &markdown] {
             assert!(!text.contains(PLAINTEXT_SECRET), "{name}: a live secret leaked");
-            assert!(!text.contains("mangled key"), "{name}: a live secret leaked");
+            assert!(!text.contains("value-of-env:"), "{name}: a secret read from the environment leaked");
+            // Every EDGE_KEY in these worlds starts with the base64 of `https:`.
+            assert!(!text.contains("aHR0cHM6"), "{name}: a key leaked");
+            assert!(!text.contains(&mangled_key()[..40]), "{name}: a key leaked");
         }
         for label in secret_labels(&plan) {
             let redacted = format!("(sensitive: {label})");
@@ -369,11 +519,13 @@ fn secrets_appear_only_in_their_redacted_form() {
             }
         }
     }
-    // The scenarios do exercise references, fingerprints and hidden values.
-    for label in ["env:PORTAINER_API_KEY", "env:AGENT_SECRET"] {
+    // The scenarios do exercise references (secrets not read yet) and fingerprints (secrets
+    // read, keys observed), including the fingerprint of the plaintext deployed in analytics.
+    for label in ["env:AGENT_SECRET", "env:PARTNER_AGENT_SECRET"] {
         assert!(seen.contains(label), "no scenario shows {label}: {seen:?}");
     }
-    assert!(seen.iter().any(|l| l.starts_with("sha256:")), "no scenario shows a fingerprint: {seen:?}");
+    assert!(seen.contains(&SecretText::new(PLAINTEXT_SECRET).fingerprint()), "{seen:?}");
+    assert!(seen.contains(&SecretText::new(mangled_key()).fingerprint()), "{seen:?}");
 }
 
 #[test]
@@ -386,8 +538,13 @@ fn json_redacts_secrets_as_marker_objects() {
         .iter()
         .find(|c| c["address"] == "consumer.analytics.agent")
         .expect("agent change");
-    assert_eq!(agent["after"]["AGENT_SECRET"], serde_json::json!({"sensitive": true, "ref": "env:AGENT_SECRET"}));
-    assert_eq!(agent["before"]["AGENT_SECRET"], serde_json::json!({"sensitive": true, "ref": "value hidden"}));
+    // Read from the environment and deployed: both compared, and shown, by fingerprint.
+    let read = SecretText::new("value-of-env:AGENT_SECRET").fingerprint();
+    let deployed = SecretText::new(PLAINTEXT_SECRET).fingerprint();
+    assert_eq!(agent["action"], "update");
+    assert_eq!(agent["after"]["AGENT_SECRET"], serde_json::json!({"sensitive": true, "ref": read}));
+    assert_eq!(agent["before"]["AGENT_SECRET"], serde_json::json!({"sensitive": true, "ref": deployed}));
+    assert_eq!(agent["reasons"][0]["field"], "AGENT_SECRET");
     let vpce = document["changes"]
         .as_array()
         .expect("changes")
@@ -535,4 +692,30 @@ fn mermaid_ids_are_sanitised_and_edges_stay_among_changes() {
         let wanted = format!("classDef {class} ");
         assert!(mermaid.iter().any(|l| l.trim().starts_with(&wanted)), "classDef {class}: {mermaid:#?}");
     }
+}
+
+#[test]
+fn objects_removed_from_the_spec_are_shown_as_destroyed_with_their_reason() {
+    let (plan, ctx) = fleet_drift();
+    let human = plan::human(&plan, &ctx);
+    assert!(human.starts_with("Plan: 6 to add, 2 to change, 0 to replace, 2 to destroy, 1 to read."), "{human}");
+    let block = block_of(&human, "consumer.staging.vpce");
+    assert!(block[0].starts_with("  - consumer.staging.vpce (aws_vpc_endpoint) will be destroyed"), "{block:#?}");
+    let prose = block.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ");
+    assert!(prose.contains("because: removed from the spec: created by this stack"), "{prose}");
+    assert!(block.iter().any(|l| l.trim() == "- id = \"vpce-0staging000000001\""), "{block:#?}");
+
+    let document: serde_json::Value = serde_json::from_str(&plan::json(&plan, &ctx)).expect("parses");
+    let change = document["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .find(|c| c["address"] == "consumer.staging.vpce_security_group")
+        .expect("the orphan's change");
+    assert_eq!((&change["action"], &change["reasons"][0]["code"]), (&"delete".into(), &"removed-from-spec".into()));
+    assert_eq!(change["before"]["id"], "sg-0staging000000002");
+
+    let markdown = plan::markdown(&plan, &ctx);
+    assert!(markdown.contains("<summary><code>- consumer.staging.vpce</code>"), "{markdown}");
+    assert!(markdown.lines().any(|l| l.trim().starts_with("classDef delete ")));
 }
