@@ -1,72 +1,28 @@
-//! The executor against the simulated world: the seed and fleet worlds converge, a failure
-//! stops only its dependents, and a run stopped after any mutation resumes to the same world.
+//! The engine against the simulated world: the seed and fleet worlds converge, a failure stops
+//! only its dependents, a run stopped after any mutation resumes to the same world, removed
+//! consumers are pruned, a destroy with a reduced spec removes everything, and what crosses
+//! the seam is what the engine renders (keys, manifests), never something a backend derives.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use edgeplan_apply::{ApplyOptions, ApplyReport, Direction, NoProgress, NoSecrets, Status, StepError, Walk, apply};
-use edgeplan_diag::SourceFile;
-use edgeplan_model::{Backend, Expr, Node, NodeKind, ResourceGraph, Value};
-use edgeplan_plan::Plan;
-use edgeplan_sim::SimBackend;
+use edgeplan_engine::{ApplyOptions, ApplyReport, NoProgress, Session, Stack, Status, StepError};
+use edgeplan_model::attr;
+use edgeplan_model::manifest::Manifest;
+use edgeplan_model::{Action, Expr, NodeKind, Scope, Value};
+use edgeplan_plan::{Plan, Reason};
+use edgeplan_sim::{SimConnector, SimWorld};
+use edgeplan_testkit::recording::{Call, RecordingConnector};
+use edgeplan_testkit::{converged, fleet_stack, load_stack, path, plan_and_apply, run, seed_stack, session, sim, world};
 
-const POLICY: &str = include_str!("../../../specs/policies/aws-load-balancer-controller-v2.13.2.json");
-
-struct Fixture {
-    stack: String,
-    graph: ResourceGraph,
+fn seed() -> (Session, Arc<SimWorld>) {
+    let world = sim(world("testdata/worlds/seed.yaml"));
+    (session(seed_stack(), &world), world)
 }
 
-fn fixture(spec_text: &str) -> Fixture {
-    let spec = edgeplan_spec::parse(&SourceFile::new("spec.yaml", spec_text)).expect("spec parses");
-    let mut nodes = edgeplan_model::compile(&spec);
-    for node in nodes.iter_mut().filter(|n| n.kind == NodeKind::LbControllerPolicy) {
-        node.desired.insert("policy_document", Expr::lit(POLICY));
-    }
-    Fixture { stack: spec.metadata.name.value.clone(), graph: edgeplan_model::resource_graph(nodes).expect("graph") }
-}
-
-fn seed() -> (Fixture, SimBackend) {
-    (
-        fixture(include_str!("../../../specs/seed.yaml")),
-        SimBackend::load(include_str!("../../../testdata/worlds/seed.yaml")).expect("world loads"),
-    )
-}
-
-fn fleet() -> (Fixture, SimBackend) {
-    (
-        fixture(include_str!("../../../specs/fleet.yaml")),
-        SimBackend::load(include_str!("../../../testdata/worlds/fleet.yaml")).expect("world loads"),
-    )
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().expect("runtime")
-}
-
-async fn plan(fixture: &Fixture, backend: &SimBackend) -> Plan {
-    let nodes: Vec<&Node> = fixture.graph.iter().map(|(_, n)| n).collect();
-    let observations = backend.observe(&fixture.stack, &nodes).await;
-    edgeplan_plan::decide(&fixture.stack, &nodes, &observations)
-}
-
-fn run(fixture: &Fixture, backend: &SimBackend, options: &ApplyOptions) -> (Plan, ApplyReport) {
-    runtime().block_on(async {
-        backend.follow_runtime_clock();
-        let plan = plan(fixture, backend).await;
-        let walk = Walk {
-            stack: &fixture.stack,
-            graph: &fixture.graph,
-            plan: &plan,
-            direction: Direction::Forward,
-            only: None,
-        };
-        let report = apply(backend, &walk, &NoSecrets, options, &NoProgress).await;
-        (plan, report)
-    })
-}
-
-fn replan(fixture: &Fixture, backend: &SimBackend) -> Plan {
-    runtime().block_on(plan(fixture, backend))
+fn fleet() -> (Session, Arc<SimWorld>) {
+    let world = sim(world("testdata/worlds/fleet.yaml"));
+    (session(fleet_stack(), &world), world)
 }
 
 fn changes(plan: &Plan) -> Vec<String> {
@@ -77,14 +33,19 @@ fn failures(report: &ApplyReport) -> Vec<String> {
     report.failures().map(|(address, error)| format!("{address}: {error}")).collect()
 }
 
+fn replan(session: &Session) -> Plan {
+    run(session, session.plan()).plan
+}
+
 #[test]
 fn the_seed_world_converges_and_a_second_plan_has_no_changes() {
-    let (fixture, backend) = seed();
-    let (first, report) = run(&fixture, &backend, &ApplyOptions::default());
-    assert!(first.summary().has_changes());
+    let (session, _) = seed();
+    let (first, report) = plan_and_apply(&session, &ApplyOptions::default());
+    assert!(first.plan.summary().has_changes());
     assert!(report.succeeded(), "{:#?}", failures(&report));
-    assert_eq!(report.mutations, changes(&first).len());
-    assert!(changes(&replan(&fixture, &backend)).is_empty(), "{:#?}", changes(&replan(&fixture, &backend)));
+    assert_eq!(report.mutations, changes(&first.plan).len());
+    let again = replan(&session);
+    assert!(changes(&again).is_empty(), "{:#?}", changes(&again));
     // The modelled waits happened on the virtual clock: restart 30 s + NLB 180 s + endpoint
     // 120 s + agent rollout 30 s at least.
     assert!(report.makespan.as_secs() >= 360, "{:?}", report.makespan);
@@ -93,35 +54,34 @@ fn the_seed_world_converges_and_a_second_plan_has_no_changes() {
 
 #[test]
 fn the_fleet_world_converges_too() {
-    let (fixture, backend) = fleet();
-    let (_, report) = run(&fixture, &backend, &ApplyOptions::default());
+    let (session, _) = fleet();
+    let (_, report) = plan_and_apply(&session, &ApplyOptions::default());
     assert!(report.succeeded(), "{:#?}", failures(&report));
-    assert!(changes(&replan(&fixture, &backend)).is_empty());
+    assert!(changes(&replan(&session)).is_empty());
+    assert!(run(&session, session.verify()).passed());
 }
 
 #[test]
 fn applying_a_converged_world_changes_nothing() {
-    let (fixture, backend) = seed();
-    run(&fixture, &backend, &ApplyOptions::default());
-    let before = backend.save();
-    let (plan, report) = run(&fixture, &backend, &ApplyOptions::default());
-    assert!(!plan.summary().has_changes());
+    let (session, world) = converged("specs/seed.yaml", "testdata/worlds/seed.yaml");
+    let before = edgeplan_sim::save(&world.snapshot());
+    let (planned, report) = plan_and_apply(&session, &ApplyOptions::default());
+    assert!(!planned.plan.summary().has_changes());
     assert!(report.succeeded(), "{:#?}", failures(&report));
     assert_eq!(report.mutations, 0);
-    let strip = |text: &str| text.lines().filter(|l| !l.starts_with("now:")).count();
-    assert_eq!(strip(&backend.save()), strip(&before));
+    let strip = |text: &str| text.lines().filter(|l| !l.starts_with("now:")).map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(strip(&edgeplan_sim::save(&world.snapshot())), strip(&before));
 }
 
-fn resource_counts(backend: &SimBackend) -> BTreeMap<&'static str, usize> {
-    let world = backend.snapshot();
+fn resource_counts(world: &SimWorld) -> BTreeMap<&'static str, usize> {
+    let world = world.snapshot();
     let mut counts = BTreeMap::new();
     for account in &world.aws {
         for region in &account.regions {
             *counts.entry("subnets").or_default() += region.subnets.len();
             *counts.entry("route_tables").or_default() += region.route_tables.len();
             *counts.entry("security_groups").or_default() += region.security_groups.len();
-            *counts.entry("sg_rules").or_default() +=
-                region.security_groups.iter().map(|g| g.ingress.len()).sum::<usize>();
+            *counts.entry("sg_rules").or_default() += region.security_groups.iter().map(|g| g.ingress.len()).sum::<usize>();
             *counts.entry("load_balancers").or_default() += region.load_balancers.len();
             *counts.entry("endpoint_services").or_default() += region.endpoint_services.len();
             *counts.entry("vpc_endpoints").or_default() += region.vpc_endpoints.len();
@@ -143,23 +103,23 @@ fn resource_counts(backend: &SimBackend) -> BTreeMap<&'static str, usize> {
     counts
 }
 
-fn stop_after_every_k_then_resume(world: fn() -> (Fixture, SimBackend)) {
-    let (fixture, reference) = world();
-    let (first, report) = run(&fixture, &reference, &ApplyOptions::default());
+fn stop_after_every_k_then_resume(world: fn() -> (Session, Arc<SimWorld>)) {
+    let (reference, reference_world) = world();
+    let (first, report) = plan_and_apply(&reference, &ApplyOptions::default());
     assert!(report.succeeded());
     let total = report.mutations;
-    let expected = resource_counts(&reference);
-    assert_eq!(total, changes(&first).len());
+    let expected = resource_counts(&reference_world);
+    assert_eq!(total, changes(&first.plan).len());
     for k in 1..=total {
-        let (_, backend) = world();
+        let (session, world) = world();
         let stopped = ApplyOptions { stop_after_mutations: Some(k), ..ApplyOptions::default() };
-        let (_, report) = run(&fixture, &backend, &stopped);
+        let (_, report) = plan_and_apply(&session, &stopped);
         assert!(report.interrupted, "k={k}");
         assert_eq!(report.mutations, k, "k={k}: the hook stops right after mutation k");
-        let (_, resumed) = run(&fixture, &backend, &ApplyOptions::default());
+        let (_, resumed) = plan_and_apply(&session, &ApplyOptions::default());
         assert!(resumed.succeeded(), "k={k}: {:#?}", failures(&resumed));
-        assert!(changes(&replan(&fixture, &backend)).is_empty(), "k={k}");
-        assert_eq!(resource_counts(&backend), expected, "k={k}: no duplicates, no orphans");
+        assert!(changes(&replan(&session)).is_empty(), "k={k}");
+        assert_eq!(resource_counts(&world), expected, "k={k}: no duplicates, no orphans");
     }
 }
 
@@ -175,29 +135,33 @@ fn a_fleet_run_stopped_after_any_mutation_resumes_to_the_same_world() {
 
 #[test]
 fn a_failure_in_one_consumer_stops_only_its_dependents() {
-    let (fixture, backend) = fleet();
-    // Break one consumer: its VPC endpoint's subnets are in no AZ the service offers.
-    let victim = fixture
+    let world = sim(world("testdata/worlds/fleet.yaml"));
+    let mut stack = fleet_stack();
+    // Break one consumer: its VPC endpoint's subnets do not exist.
+    let victim = stack
         .graph
         .iter()
-        .find(|(a, n)| n.kind == NodeKind::Vpce && a.as_str().starts_with("consumer."))
+        .find(|(a, n)| n.kind == NodeKind::Vpce && a.consumer_name() == Some("analytics"))
         .map(|(a, _)| a.clone())
         .expect("a consumer VPCE");
-    let mut graph_nodes: Vec<Node> = fixture.graph.iter().map(|(_, n)| n.clone()).collect();
-    for node in graph_nodes.iter_mut().filter(|n| n.address == victim) {
-        node.desired.insert("subnet_ids", Expr::lit(Value::List(vec![Value::str("subnet-does-not-exist")])));
+    let mut nodes: Vec<_> = stack.graph.iter().map(|(_, n)| n.clone()).collect();
+    for node in nodes.iter_mut().filter(|n| n.address == victim) {
+        node.desired.insert(attr::SUBNET_IDS, Expr::lit(Value::List(vec![Value::str("subnet-does-not-exist")])));
     }
-    let broken = Fixture { stack: fixture.stack.clone(), graph: edgeplan_model::resource_graph(graph_nodes).unwrap() };
-    let (_, report) = run(&broken, &backend, &ApplyOptions::default());
+    stack.graph = edgeplan_model::resource_graph(nodes).expect("still a graph");
+    let session = session(stack, &world);
+    let (_, report) = plan_and_apply(&session, &ApplyOptions::default());
     let roots = failures(&report);
     assert_eq!(roots.len(), 1, "{roots:#?}");
     assert!(roots[0].starts_with(victim.as_str()), "{roots:#?}");
-    let consumer = victim.as_str().rsplit_once('.').unwrap().0;
+    let consumer = victim.prefix().to_string();
     for outcome in &report.outcomes {
-        let mine = outcome.address.as_str().starts_with(&format!("{consumer}."));
+        let mine = outcome.address.prefix() == consumer;
         match &outcome.status {
             Status::Succeeded { .. } => {}
-            Status::Failed { error } => assert!(matches!(error, StepError::Execute { .. }), "{error}"),
+            Status::Failed { error } => {
+                assert!(matches!(error, StepError::Execute { error: edgeplan_model::BackendError::NotFound { .. } }), "{error}")
+            }
             Status::Skipped { root } => {
                 assert_eq!(root, &victim);
                 assert!(mine, "{} skipped outside the broken consumer", outcome.address);
@@ -209,4 +173,216 @@ fn a_failure_in_one_consumer_stops_only_its_dependents() {
         }
     }
     assert!(report.skipped_because_of(&victim).count() >= 2);
+}
+
+/// The fleet spec without one consumer (and without the allowed principal of its account, when
+/// given), written next to the example's policies.
+fn fleet_without(consumer: &str, principal: Option<&str>) -> (tempfile::TempDir, Stack) {
+    let text = std::fs::read_to_string(path("specs/fleet.yaml")).expect("the fleet spec");
+    let start = text.find(&format!("\n    - name: {consumer}\n")).expect("the consumer is in the fleet spec") + 1;
+    let end = text[start..].find("\n    - name: ").map_or(text.len(), |i| start + i + 1);
+    let mut reduced = format!("{}{}", &text[..start], &text[end..]);
+    if let Some(principal) = principal {
+        reduced = reduced.replace(&format!("        - {principal}\n"), "");
+    }
+    let dir = tempfile::tempdir().expect("a temp dir");
+    copy_policies(dir.path());
+    let spec = dir.path().join("fleet.yaml");
+    std::fs::write(&spec, reduced).expect("write the reduced spec");
+    let stack = load_stack(&spec);
+    (dir, stack)
+}
+
+fn copy_policies(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir.join("policies")).expect("mkdir");
+    for entry in std::fs::read_dir(path("specs/policies")).expect("the example policies") {
+        let entry = entry.expect("an entry");
+        std::fs::copy(entry.path(), dir.join("policies").join(entry.file_name())).expect("copy a policy");
+    }
+}
+
+#[test]
+fn a_consumer_removed_from_the_spec_is_pruned_and_the_rest_still_verifies() {
+    let (_, world) = converged("specs/fleet.yaml", "testdata/worlds/fleet.yaml");
+    let (_dir, reduced) = fleet_without("analytics", None);
+    let session = session(reduced, &world);
+    let planned = run(&session, session.plan());
+    let deletes: Vec<(String, Vec<&'static str>)> = planned
+        .plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Delete)
+        .map(|c| (c.address.to_string(), c.reasons.iter().map(Reason::code).collect()))
+        .collect();
+    // Its endpoint, the accepted connection and its agent (Secret and all) were the stack's; the
+    // security group and the environment were adopted or pre-existing, so they stay.
+    let expected: Vec<(String, Vec<&str>)> = ["consumer.analytics.vpce", "consumer.analytics.agent", "consumer.analytics.connection_acceptance"]
+        .iter()
+        .map(|a| (a.to_string(), vec!["removed-from-spec"]))
+        .collect();
+    let mut deletes_sorted = deletes.clone();
+    deletes_sorted.sort();
+    let mut expected_sorted = expected;
+    expected_sorted.sort();
+    assert_eq!(deletes_sorted, expected_sorted, "{deletes:#?}");
+    assert_eq!(changes(&planned.plan).len(), 3, "only the removed consumer changes: {:#?}", changes(&planned.plan));
+    let report = run(&session, session.apply(&planned, None, &ApplyOptions::default(), &NoProgress, None, false))
+        .expect("no lock to lose");
+    assert!(report.succeeded(), "{:#?}", failures(&report));
+    assert!(changes(&replan(&session)).is_empty());
+    let verify = run(&session, session.verify());
+    assert!(verify.passed(), "{verify:#?}");
+    assert!(verify.checks.iter().all(|c| !c.scope.contains("analytics")));
+    // Nothing of the removed consumer is left with the stack's ownership.
+    let left = world.snapshot();
+    let tagged = edgeplan_sim::save(&left);
+    assert!(!tagged.contains("edgeplan.dev/address: consumer.analytics"), "the stack still owns something of analytics");
+}
+
+#[test]
+fn destroying_with_every_consumer_removed_still_removes_everything_the_stack_owns() {
+    let (_, world) = converged("specs/seed.yaml", "testdata/worlds/seed.yaml");
+    let text = std::fs::read_to_string(path("specs/seed.yaml")).expect("the seed spec");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    copy_policies(dir.path());
+    let spec = dir.path().join("seed.yaml");
+    let start = text.find("  consumers:").expect("the seed has consumers");
+    std::fs::write(&spec, format!("{}  consumers: []\n", &text[..start])).expect("write the reduced spec");
+    let session = session(load_stack(&spec), &world);
+    let planned = run(&session, session.plan_destroy());
+    assert!(planned.plan.changes.iter().any(|c| c.address.as_str() == "consumer.prod.vpce" && c.action == Action::Delete));
+    let report = run(&session, session.apply(&planned, None, &ApplyOptions::default(), &NoProgress, None, true))
+        .expect("no lock to lose");
+    assert!(report.succeeded(), "{:#?}", failures(&report));
+    let left = edgeplan_sim::save(&world.snapshot());
+    assert!(!left.contains("edgeplan.dev/stack"), "objects still carry the stack's ownership:\n{left}");
+}
+
+#[test]
+fn a_removed_consumer_whose_account_is_out_of_reach_is_still_revoked_on_the_provider_side() {
+    let (_, world) = converged("specs/fleet.yaml", "testdata/worlds/fleet.yaml");
+    let (_dir, reduced) = fleet_without("partner", Some("arn:aws:iam::210987654321:root"));
+    let recording = Arc::new(RecordingConnector::new(Arc::new(SimConnector::new(Arc::clone(&world)))));
+    let partner_account = Scope::Aws {
+        account: "210987654321".to_string(),
+        region: "eu-west-1".to_string(),
+        profile: Some("partner".to_string()),
+    };
+    recording.make_unreachable(partner_account.clone());
+    let session = Session::new(reduced, recording.clone());
+    let planned = run(&session, session.plan());
+    // The provider rejects the connection from the partner's endpoint and drops its principal.
+    let rejected: Vec<String> = planned
+        .plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Delete && c.kind == NodeKind::ConnectionAcceptance)
+        .map(|c| c.address.to_string())
+        .collect();
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    let permissions = planned.plan.change(&edgeplan_model::Address::provider("endpoint_service_permissions")).expect("permissions");
+    assert_eq!(permissions.action, Action::Update, "{permissions:#?}");
+    // The plan says what is left behind in the account it cannot reach.
+    let left_behind: Vec<&str> = planned
+        .plan
+        .diagnostics
+        .iter()
+        .filter(|d| d.finding.rule.id == edgeplan_diag::RuleId::LiveLeftBehind)
+        .map(|d| d.finding.message.as_str())
+        .collect();
+    assert_eq!(left_behind.len(), 1, "{left_behind:?}");
+    assert!(left_behind[0].contains("210987654321"), "{}", left_behind[0]);
+    let report = run(&session, session.apply(&planned, None, &ApplyOptions::default(), &NoProgress, None, false))
+        .expect("no lock to lose");
+    assert!(report.succeeded(), "{:#?}", failures(&report));
+    let snapshot = world.snapshot();
+    let partner_endpoint = snapshot
+        .regions_of("210987654321")
+        .flat_map(|r| r.vpc_endpoints.iter())
+        .next()
+        .expect("the partner's endpoint is left behind");
+    assert_eq!(partner_endpoint.state, "rejected");
+}
+
+#[test]
+fn the_agent_key_and_manifests_come_from_the_engine() {
+    let world = sim(world("testdata/worlds/seed.yaml"));
+    let recording = Arc::new(RecordingConnector::new(Arc::new(SimConnector::new(Arc::clone(&world)))));
+    let session = Session::new(seed_stack(), recording.clone());
+    let (_, report) = plan_and_apply(&session, &ApplyOptions::default());
+    assert!(report.succeeded(), "{:#?}", failures(&report));
+    let operations = recording.operations();
+    // The key node is the engine's own: no backend is ever asked about it.
+    assert!(operations.iter().all(|op| op.kind != NodeKind::AgentKey));
+    assert!(recording.calls().iter().all(|c| match c {
+        Call::Observe { addresses, .. } => addresses.iter().all(|a| !a.ends_with(".agent_key")),
+        _ => true,
+    }));
+    let agent = operations.iter().find(|op| op.kind == NodeKind::AgentObjects).expect("the agent was applied");
+    let kinds: Vec<&str> = agent.manifests.iter().map(Manifest::kind).collect();
+    assert_eq!(kinds, ["Namespace", "ServiceAccount", "ClusterRoleBinding", "Service", "ConfigMap", "Secret", "Deployment"]);
+    let key = agent
+        .manifests
+        .iter()
+        .find_map(|m| match m {
+            Manifest::Secret { data, .. } => data.get("EDGE_KEY").cloned(),
+            _ => None,
+        })
+        .expect("the Secret holds EDGE_KEY");
+    // Canonical (the agent's decoder accepts it, no padding) and re-pointed at the endpoint.
+    let parsed = edgeplan_edgekey::EdgeKey::parse(key.expose().as_bytes()).expect("a key");
+    assert_eq!(parsed.to_canonical().expose_secret(), key.expose());
+    let vpce_dns = world
+        .snapshot()
+        .regions_of("123456789012")
+        .flat_map(|r| r.vpc_endpoints.iter())
+        .next()
+        .and_then(|e| e.dns_entries.first().cloned())
+        .expect("the endpoint exists");
+    assert_eq!(parsed.tunnel_addr(), format!("{vpce_dns}:8000"));
+    // Nothing the engine sent holds a key in clear outside that Secret.
+    let debug = format!("{operations:?}");
+    assert!(!debug.contains(key.expose()), "an operation prints the key");
+}
+
+#[test]
+fn observing_is_one_batched_call_per_scope_per_layer() {
+    let world = sim(world("testdata/worlds/fleet.yaml"));
+    let recording = Arc::new(RecordingConnector::new(Arc::new(SimConnector::new(Arc::clone(&world)))));
+    let session = Session::new(fleet_stack(), recording.clone());
+    run(&session, session.router.observe_all(&session.stack.nodes()));
+    let mut per_scope: BTreeMap<String, usize> = BTreeMap::new();
+    for call in recording.calls() {
+        if let Call::Observe { scope, .. } = call {
+            *per_scope.entry(scope.to_record()).or_default() += 1;
+        }
+    }
+    // Two layers at most: a lookup that needs an upstream output (a subnet's association, the
+    // NLB by the Service's hostname, a connection by its endpoint) waits one layer.
+    assert!(per_scope.values().all(|calls| *calls <= 2), "{per_scope:#?}");
+    assert_eq!(per_scope.len(), session.stack.scopes().len(), "{per_scope:#?}");
+}
+
+#[test]
+fn an_unread_secret_never_reaches_a_backend() {
+    let world = sim(world("testdata/worlds/fleet.yaml"));
+    let stack = edgeplan_testkit::load_stack_with(&path("specs/fleet.yaml"), &edgeplan_testkit::FixedSecrets::none());
+    assert!(!stack.unreadable.is_empty());
+    let recording = Arc::new(RecordingConnector::new(Arc::new(SimConnector::new(Arc::clone(&world)))));
+    let session = Session::new(stack, recording.clone());
+    let (planned, report) = plan_and_apply(&session, &ApplyOptions::default());
+    let errors: Vec<String> = planned
+        .plan
+        .diagnostics
+        .iter()
+        .filter(|d| d.finding.rule.id == edgeplan_diag::RuleId::SecretUnreadable)
+        .map(|d| d.finding.message.clone())
+        .collect();
+    assert!(errors.iter().any(|m| m.contains("env:AGENT_SECRET")), "{errors:#?}");
+    // Even asked to apply anyway, the executor refuses to resolve the agents' secrets.
+    assert!(!report.succeeded());
+    for op in recording.operations() {
+        assert_ne!(op.kind, NodeKind::AgentObjects, "an agent was applied with an unread secret");
+        assert!(!format!("{op:?}").contains("<env:"), "a placeholder reached a backend");
+    }
 }

@@ -134,9 +134,6 @@ pub enum Compare {
     /// Maps: every desired entry is present with the same value; others are someone else's
     /// (tags the controller adds, annotations of other tools).
     Subset,
-    /// Like `Exact`, but an observed null is in sync: a checksum edgeplan has not stamped yet
-    /// says nothing is out of date.
-    AbsentIsInSync,
 }
 
 /// What an attribute is for.
@@ -399,7 +396,7 @@ static NLB_ROUTE_TABLE: KindDecl = KindDecl {
     desired: &[immutable(VPC_ID), as_set(ROUTES)],
     lookup: &[],
     observed: &[MAIN, ASSOCIATIONS],
-    derived: &[ROUTES_TO_IGW],
+    derived: &[ROUTES_TO_IGW, IGW_ROUTE],
     outputs: &[ID],
     moves_on_update: &[],
     waits: &[],
@@ -443,12 +440,9 @@ static PORTAINER_RESTART: KindDecl = KindDecl {
     scope: ScopeKind::Kubernetes,
     desired: &[
         compared(NAMESPACE),
-        AttrDecl {
-            attr: SETTINGS_CHECKSUM,
-            role: Role::Compared,
-            compare: Compare::AbsentIsInSync,
-            sensitive: false,
-        },
+        // No checksum on the pods: edgeplan cannot tell which settings they run with, so it
+        // restarts them once and records it (a resumed apply never loses a restart).
+        compared(SETTINGS_CHECKSUM),
     ],
     lookup: &[NAMESPACE],
     observed: &[

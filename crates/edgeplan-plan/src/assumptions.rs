@@ -57,7 +57,7 @@ pub fn check_assumptions(
                 // A field that mirrors an upstream changing in this apply moves with it.
                 .filter(|(field, _)| !matches!(change.after.get(*field), Some(Shown::KnownAfterApply)))
                 .filter(|(field, _)| !follows_changed_upstream(field))
-                .filter(|(field, planned)| now.get(field).is_none_or(|value| !equivalent(planned, value)))
+                .filter(|(field, planned)| now.get(field).is_none_or(|value| !unchanged(node, change, field, planned, value)))
                 .map(|(field, planned)| Moved {
                     field: field.clone(),
                     planned: planned.to_string(),
@@ -66,6 +66,21 @@ pub fn check_assumptions(
                 .collect();
             if moved.is_empty() { Ok(()) } else { Err(moved) }
         }
+    }
+}
+
+/// Is the value the plan showed still the one observed? For a map the kind compares as a
+/// subset (tags, annotations), only the entries the spec sets matter: someone else's tag added
+/// meanwhile does not abort the update.
+fn unchanged(node: &Node, change: &Change, field: &str, planned: &Shown, now: &Shown) -> bool {
+    let subset = Attr::parse(field)
+        .and_then(|a| node.kind.decl().desired_decl(a))
+        .is_some_and(|d| d.compare == edgeplan_model::Compare::Subset);
+    match (subset, change.after.get(field), planned, now) {
+        (true, Some(Shown::Known(Value::Map(wanted))), Shown::Known(Value::Map(before)), Shown::Known(Value::Map(after))) => {
+            wanted.keys().all(|k| before.get(k) == after.get(k))
+        }
+        _ => equivalent(planned, now),
     }
 }
 

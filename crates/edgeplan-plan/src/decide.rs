@@ -146,7 +146,6 @@ fn decide_parameters(node: &Node, live: &LiveObject, change: &mut Change) {
 /// Is the observed value in sync with the desired one, compared as the kind declares?
 pub(crate) fn in_sync(compare: Compare, before: &Shown, after: &Shown) -> bool {
     match (compare, before) {
-        (Compare::AbsentIsInSync, Shown::Known(Value::Null)) => true,
         (Compare::Subset, Shown::Known(Value::Map(live))) => match after {
             Shown::Known(Value::Map(wanted)) => wanted.iter().all(|(k, v)| live.get(k) == Some(v)),
             _ => false,
@@ -182,7 +181,8 @@ fn shown(value: &Value, sensitive: bool) -> Shown {
         Value::SecretRef(reference) => Shown::Sensitive(reference.clone()),
         Value::Secret(secret) => Shown::Sensitive(secret.fingerprint()),
         Value::Null => Shown::Known(Value::Null),
-        other if sensitive => Shown::Sensitive(crate::model::canonical_text(other)),
+        // A sensitive attribute reported as plain text is still never shown: only its digest.
+        other if sensitive => Shown::Sensitive(edgeplan_model::short_sha256(crate::model::canonical_text(other).as_bytes())),
         other => Shown::Known(other.clone()),
     }
 }

@@ -181,7 +181,7 @@ fn render_restart(node: &Node, attributes: &Attributes) -> Result<Manifest, Stri
     })
 }
 
-fn secret_value<'v>(attributes: &'v Attributes, attr: Attr) -> Result<Option<&'v SecretText>, String> {
+fn secret_value(attributes: &Attributes, attr: Attr) -> Result<Option<&SecretText>, String> {
     match attributes.get(&attr) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Secret(secret)) => Ok(Some(secret)),

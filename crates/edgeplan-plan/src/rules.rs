@@ -138,7 +138,7 @@ fn node_rules(view: &View<'_>, node: &Node) -> Vec<Finding> {
                 format!("{} is public: its effective route table has {route}", live.id),
             ));
         }
-        (NodeKind::ClusterSgRule, None) if absent => {
+        (NodeKind::ClusterSgRule, None) if absent && !controller_manages_rules(view, node) => {
             findings.push(Finding::of(
                 RuleId::LiveNoSgPath,
                 None,
@@ -187,6 +187,19 @@ fn node_rules(view: &View<'_>, node: &Node) -> Vec<Finding> {
         _ => {}
     }
     findings
+}
+
+/// The LB controller admits the NLB to the pods itself when the tunnel Service asks it to
+/// (aws.md §1a), in the spec or on the live Service: then no rule of edgeplan's is needed.
+fn controller_manages_rules(view: &View<'_>, rule: &Node) -> bool {
+    const ANNOTATION: &str = "service.beta.kubernetes.io/aws-load-balancer-manage-backend-security-group-rules";
+    let service = rule.referenced(attr::PORT).and_then(|a| view.node(a));
+    let says_true = |annotations: Option<&Value>| {
+        annotations.and_then(Value::as_map).and_then(|m| m.get(ANNOTATION)).and_then(Value::as_str) == Some("true")
+    };
+    service.is_some_and(|s| {
+        says_true(s.literal(attr::ANNOTATIONS)) || says_true(view.live(&s.address).and_then(|l| l.get(attr::ANNOTATIONS)))
+    })
 }
 
 /// The endpoint's subnets must share an AZ *ID* with the NLB (names differ per account). Known

@@ -400,7 +400,7 @@ fn maps_compared_as_subsets_ignore_entries_of_other_owners() {
 }
 
 #[test]
-fn an_unstamped_settings_checksum_is_in_sync_and_another_one_is_drift() {
+fn portainer_restarts_unless_its_pods_carry_the_current_settings_checksum() {
     let nodes = seed_nodes();
     let with_deployment = |checksum: Option<&'static str>| {
         observe_world(&nodes, move |a, o| {
@@ -411,11 +411,18 @@ fn an_unstamped_settings_checksum_is_in_sync_and_another_one_is_drift() {
             }
         })
     };
-    // Never restarted by edgeplan: nothing says the pods run old settings.
+    // Never restarted by edgeplan: nothing says which settings the pods run with, so they roll
+    // once (a crash between a settings change and its restart must never lose the restart).
     let plan = plan_of(&nodes, &with_deployment(None));
-    assert_eq!(action_of(&plan, "provider.portainer_restart"), Action::NoOp);
+    assert_eq!(action_of(&plan, "provider.portainer_restart"), Action::Update);
     let restart = plan.change(&Address::provider("portainer_restart")).unwrap();
     assert_eq!(restart.before["settings_checksum"], Shown::Known(Value::Null));
+
+    // Restarted with the current settings: nothing to do.
+    let current = edgeplan_plan::facts::settings_checksum(Some(true));
+    let stamped: &'static str = Box::leak(current.clone().into_boxed_str());
+    let plan = plan_of(&nodes, &with_deployment(Some(stamped)));
+    assert_eq!(action_of(&plan, "provider.portainer_restart"), Action::NoOp);
 
     // Restarted with other settings: the pods must roll.
     let plan = plan_of(&nodes, &with_deployment(Some("sha256:0000000000000000")));
@@ -526,4 +533,17 @@ fn extra_env_is_compared_as_a_subset_of_the_agents_literal_env() {
     });
     let plan = plan_of(&nodes, &observations);
     assert_eq!(reasons_of(&plan, "consumer.prod.agent"), [drift("extra_env")]);
+}
+
+#[test]
+fn a_sensitive_attribute_reported_as_plain_text_is_never_shown() {
+    let nodes = seed_nodes();
+    let observations = observe_world(&nodes, |a, o| {
+        common::set(a, o, "consumer.prod.agent_key", attr::PORTAINER_KEY, "plain-text-key");
+    });
+    let plan = plan_of(&nodes, &observations);
+    let key = plan.change(&Address::consumer("prod", "agent_key")).unwrap();
+    let everything = format!("{:?}{:?}", key.before, key.after);
+    assert!(!everything.contains("plain-text-key"), "{everything}");
+    assert!(matches!(&key.before["portainer_key"], Shown::Sensitive(digest) if digest.starts_with("sha256:")));
 }

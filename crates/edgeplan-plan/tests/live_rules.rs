@@ -158,6 +158,17 @@ fn ep205_no_sg_path() {
     assert_eq!(silent_after(absent_rule), ["EP205 provider.cluster_sg_rule"]);
     // The rule exists (the converged world): silent.
     assert!(silent_after(|_, _| {}).is_empty());
+    // The controller manages the backend rules for this Service (aws.md §1a): no rule needed.
+    let managed = |a: &Address, o: &mut Observed| {
+        absent_rule(a, o);
+        edit_manifest(a, o, "provider.tunnel_service", "Service", |m| {
+            m.metadata_mut().annotations.insert(
+                "service.beta.kubernetes.io/aws-load-balancer-manage-backend-security-group-rules".into(),
+                "true".into(),
+            );
+        });
+    };
+    assert!(silent_after(managed).is_empty());
 }
 
 #[test]

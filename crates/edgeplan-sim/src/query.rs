@@ -20,6 +20,11 @@ impl World {
         self.aws.iter().find(|a| a.account == account)
     }
 
+    /// Every region of `account`.
+    pub fn regions_of<'w>(&'w self, account: &str) -> impl Iterator<Item = &'w AwsRegion> + 'w {
+        self.account(account).into_iter().flat_map(|a| a.regions.iter())
+    }
+
     pub fn region(&self, account: &str, region: &str) -> Option<&AwsRegion> {
         self.account(account)?.regions.iter().find(|r| r.region == region)
     }

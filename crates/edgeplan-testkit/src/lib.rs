@@ -5,6 +5,7 @@
 //! Fixtures panic with a readable message when an example does not load: they are for tests.
 
 pub mod conformance;
+pub mod recording;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -57,25 +58,22 @@ impl SecretSource for FixedSecrets {
     }
 }
 
+/// The spec's referenced files, from the file system (as the CLI reads them).
+struct Files;
+
+impl edgeplan_lint::FileSource for Files {
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        std::fs::read(path)
+    }
+}
+
 /// Lint, parse and compile a spec file as the CLI does (documents inlined, secrets from
 /// `secrets`). Panics with the findings if it does not lint clean.
 pub fn load_stack_with(spec: &Path, secrets: &dyn SecretSource) -> Stack {
     let bytes = std::fs::read(spec).unwrap_or_else(|e| panic!("reading {}: {e}", spec.display()));
     let base_dir = spec.parent().unwrap_or(Path::new("."));
     let display = spec.display().to_string();
-    let files = edgeplan_lint::MemoryFiles(
-        std::fs::read_dir(base_dir.join("policies"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|entry| {
-                let path = entry.path();
-                let bytes = std::fs::read(&path).ok()?;
-                Some((PathBuf::from("policies").join(path.file_name()?), bytes))
-            })
-            .collect(),
-    );
-    let (report, spec_value) = edgeplan_lint::lint_and_parse(&display, &bytes, base_dir, &files);
+    let (report, spec_value) = edgeplan_lint::lint_and_parse(&display, &bytes, base_dir, &Files);
     let errors: Vec<String> = report
         .findings
         .iter()
