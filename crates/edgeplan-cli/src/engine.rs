@@ -54,7 +54,7 @@ impl WorldFile {
 }
 
 impl WorldStore for WorldFile {
-    fn update(&self, change: &mut dyn FnMut(&mut World)) -> Result<(), String> {
+    fn update(&self, change: &mut dyn FnMut(&mut World) -> bool) -> Result<(), String> {
         let lock = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -64,7 +64,9 @@ impl WorldStore for WorldFile {
         lock.lock().map_err(|e| format!("cannot lock {}: {e}", self.lock_path().display()))?;
         let text = read_world_text(&self.path)?;
         let mut world = edgeplan_sim::load(&text).map_err(|e| format!("{}: {e}", self.path.display()))?;
-        change(&mut world);
+        if !change(&mut world) {
+            return Ok(());
+        }
         let tmp = self.path.with_extension("yaml.tmp");
         std::fs::write(&tmp, edgeplan_sim::save(&world))
             .and_then(|()| std::fs::rename(&tmp, &self.path))

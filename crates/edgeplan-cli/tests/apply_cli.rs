@@ -6,10 +6,13 @@ mod common;
 
 use common::{ScratchWorld, edgeplan, edgeplan_with_env};
 
+/// The secrets the fleet spec references (`env:`), as a user exports them.
+const FLEET_SECRETS: [(&str, &str); 2] = [("AGENT_SECRET", "agent-secret-for-tests"), ("PARTNER_AGENT_SECRET", "p4rtner")];
+
 fn apply(spec: &str, world: &ScratchWorld, extra: &[&str]) -> (i32, String, String) {
     let mut args = vec!["apply", spec, "--world", &world.path, "--auto-approve", "--progress", "plain"];
     args.extend_from_slice(extra);
-    edgeplan(&args)
+    edgeplan_with_env(&args, &FLEET_SECRETS)
 }
 
 #[test]
@@ -38,8 +41,12 @@ fn the_fleet_world_is_applied_and_then_has_no_changes() {
     let world = ScratchWorld::copy_of("testdata/worlds/fleet.yaml");
     let (code, stdout, stderr) = apply("specs/fleet.yaml", &world, &[]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    assert!(stdout.contains("Verify passed: 25 checks."), "{stdout}");
-    let (code, plan, _) = edgeplan(&["plan", "specs/fleet.yaml", "--world", &world.path, "--detailed-exitcode"]);
+    // The NLB's targets, then per consumer: endpoint, agent, check-in, the tunnel end to end.
+    assert!(stdout.contains("Verify passed: 13 checks."), "{stdout}");
+    let (code, plan, _) = edgeplan_with_env(
+        &["plan", "specs/fleet.yaml", "--world", &world.path, "--detailed-exitcode"],
+        &FLEET_SECRETS,
+    );
     assert_eq!(code, 0, "{plan}");
 }
 
@@ -108,7 +115,7 @@ fn targeting_is_announced_and_limits_the_walk() {
         apply("specs/seed.yaml", &world, &["--target", "provider.nlb_route_table_association", "--no-verify"]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(stdout.contains("Warning: resource targeting is in effect"), "{stdout}");
-    assert!(stdout.contains("Applying 3 of 17 nodes"), "{stdout}");
+    assert!(stdout.contains("Applying 3 of 18 nodes"), "{stdout}");
     assert!(stdout.contains("3 change(s) made"), "{stdout}");
     let (code, _, stderr) = apply("specs/seed.yaml", &world, &["--exclude", "consumer.nope"]);
     assert_eq!(code, 2);
@@ -131,4 +138,41 @@ fn a_wait_that_times_out_says_what_it_last_observed() {
     assert!(stdout.contains("✓ consumer.prod.agent: created"), "{stdout}");
     let (code, _, _) = edgeplan(&["apply", "specs/seed.yaml", "--timeout", "nlb=1m", "--world", &world.path]);
     assert_eq!(code, 2, "an unknown wait kind is a usage error");
+}
+
+#[test]
+fn an_unset_agent_secret_stops_the_plan_and_apply_changes_nothing() {
+    let world = ScratchWorld::copy_of("testdata/worlds/fleet.yaml");
+    let before = world.text();
+    // Only the partner's secret is exported: AGENT_SECRET is not.
+    let partner_only = [FLEET_SECRETS[1]];
+    let (code, plan, stderr) =
+        edgeplan_with_env(&["plan", "specs/fleet.yaml", "--world", &world.path, "--detailed-exitcode"], &partner_only);
+    assert_eq!(code, 1, "{plan}\n{stderr}");
+    assert!(plan.contains("error[EP216]") && plan.contains("`env:AGENT_SECRET` cannot be read"), "{plan}");
+    assert!(plan.contains("specs/fleet.yaml:69:"), "the diagnostic points at the spec line: {plan}");
+    let args = ["apply", "specs/fleet.yaml", "--world", world.path.as_str(), "--auto-approve", "--progress", "none"];
+    let (code, _, stderr) = edgeplan_with_env(&args, &partner_only);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("the plan has errors; nothing was applied"), "{stderr}");
+    assert_eq!(edgeplan_sim::load(&world.text()).ok(), edgeplan_sim::load(&before).ok(), "nothing changed");
+    // A `file:` reference to a missing file, a directory or a FIFO stops it the same way.
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join("policies")).expect("mkdir");
+    for entry in std::fs::read_dir("../../specs/policies").expect("policies") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), dir.path().join("policies").join(entry.file_name())).expect("copy");
+    }
+    let fifo = dir.path().join("agent.secret");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().is_ok_and(|s| s.success()), "mkfifo");
+    let spec = std::fs::read_to_string("../../specs/fleet.yaml").expect("spec");
+    let spec = spec.replace("env: AGENT_SECRET", "file: agent.secret");
+    let spec_path = dir.path().join("fleet.yaml");
+    std::fs::write(&spec_path, spec).expect("write spec");
+    let (code, plan, _) = edgeplan_with_env(
+        &["plan", spec_path.to_str().expect("utf-8"), "--world", &world.path],
+        &FLEET_SECRETS,
+    );
+    assert_eq!(code, 1, "{plan}");
+    assert!(plan.contains("`file:agent.secret` cannot be read: it is a FIFO, not a regular file"), "{plan}");
 }

@@ -89,6 +89,7 @@ fn with_lease(scratch: &ScratchWorld, holder: &str, renewed: u64) {
         lease_duration_seconds: 120,
         acquire_time: renewed,
         renew_time: renewed,
+        resource_version: 1,
     });
     std::fs::write(&scratch.path, edgeplan_sim::save(&world)).expect("world written");
 }

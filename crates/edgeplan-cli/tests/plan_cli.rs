@@ -20,7 +20,7 @@ fn the_seed_plan_names_the_traps_and_their_fixes() {
     // Trap 1: the ALB-era policy, fixed by a new policy version.
     assert!(human.contains("warning[EP201]") && human.contains("ec2:DescribeRouteTables"), "{human}");
     // Trap 2: the Service targets the real tunnel port read from --tunnel-port.
-    assert!(human.contains("target_port                                  = 30776"), "{human}");
+    assert!(human.lines().any(|l| l.trim_start().starts_with("+ target_port") && l.ends_with("= 30776")), "{human}");
     // Trap 3: the security group rule, created.
     assert!(human.contains("warning[EP205]"), "{human}");
     // Trap 4: Edge Compute turned on, Portainer restarted after it.
@@ -33,7 +33,10 @@ fn the_seed_plan_names_the_traps_and_their_fixes() {
 
 #[test]
 fn fleet_world_plan() {
-    let (code, stdout, stderr) = edgeplan(&["plan", "specs/fleet.yaml", "--world", "testdata/worlds/fleet.yaml"]);
+    let (code, stdout, stderr) = common::edgeplan_with_env(
+        &["plan", "specs/fleet.yaml", "--world", "testdata/worlds/fleet.yaml"],
+        &[("AGENT_SECRET", "agent-secret-for-tests"), ("PARTNER_AGENT_SECRET", "p4rtner")],
+    );
     assert_eq!(code, 0, "{stderr}");
     insta::assert_snapshot!("fleet_human", stdout);
 }
@@ -84,6 +87,19 @@ fn a_saved_plan_is_written_and_reads_back() {
     let text = std::fs::read_to_string(&out).unwrap();
     let saved = edgeplan_plan::SavedPlan::from_json(&text).expect("a saved plan");
     assert_eq!(saved.stack, "portainer-edge");
-    assert_eq!(saved.changes.len(), 17);
+    assert_eq!(saved.changes.len(), 18);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn planning_never_rewrites_the_world_file() {
+    let world = common::ScratchWorld::copy_of("testdata/worlds/seed.yaml");
+    let before = world.text();
+    for format in ["human", "json", "markdown"] {
+        let (code, _, stderr) = edgeplan(&["plan", "specs/seed.yaml", "--world", &world.path, "--format", format]);
+        assert_eq!(code, 0, "{stderr}");
+    }
+    let (code, _, _) = edgeplan(&["verify", "specs/seed.yaml", "--world", &world.path]);
+    assert_eq!(code, 1, "the untouched seed world does not verify");
+    assert_eq!(world.text(), before, "a read-only command rewrote the hand-written world file");
 }

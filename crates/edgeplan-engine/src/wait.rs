@@ -90,8 +90,8 @@ fn rollout(live: &LiveObject) -> String {
     match (live.int(attr::GENERATION), live.int(attr::OBSERVED_GENERATION), live.int(attr::READY_REPLICAS)) {
         (Some(want), Some(seen), _) if seen < want => format!("generation {seen} of {want} observed"),
         (_, _, Some(ready)) => {
-            let wanted = live.int(attr::UPDATED_REPLICAS).unwrap_or(0);
-            format!("{ready} ready, {wanted} updated")
+            let updated = live.int(attr::UPDATED_REPLICAS).unwrap_or(0);
+            format!("new pods not ready ({updated} updated, {ready} ready)")
         }
         _ => "new pods not ready".to_string(),
     }

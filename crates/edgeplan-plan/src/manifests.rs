@@ -27,6 +27,9 @@ pub const AGENT_SERVICE_ACCOUNT: &str = "portainer-sa-clusteradmin";
 pub const AGENT_BINDING: &str = "portainer-crb-clusteradmin";
 pub const AGENT_CONFIG_MAP: &str = "portainer-agent-edge";
 pub const AGENT_KEY_SECRET: &str = "portainer-agent-edge-key";
+/// Where Portainer's install script puts the EDGE_ID (portainer.md §5): read, so an agent the
+/// script installed can be diagnosed, never written.
+const INSTALL_SCRIPT_EDGE_ID: &str = "portainer-agent-edge-id";
 /// Stamped by the restart on Portainer's pod template.
 pub const SETTINGS_CHECKSUM_ANNOTATION: &str = "edgeplan.dev/settings-checksum";
 /// On the agent's pod template: a new key or EDGE_ID changes the template, so the pods restart
@@ -96,6 +99,7 @@ pub fn object_refs(node: &Node) -> Vec<ObjectRef> {
             ObjectRef::new("v1", "ConfigMap", ns, AGENT_CONFIG_MAP),
             ObjectRef::new("v1", "Secret", ns, AGENT_KEY_SECRET),
             ObjectRef::new("apps/v1", "Deployment", ns, AGENT_NAME),
+            ObjectRef::new("v1", "ConfigMap", ns, INSTALL_SCRIPT_EDGE_ID),
         ],
         _ => Vec::new(),
     }
@@ -424,22 +428,24 @@ fn read_restart(live: &mut LiveObject) {
 fn read_agent(live: &mut LiveObject) {
     let objects: Vec<String> = live.manifests.iter().map(Manifest::key).collect();
     live.set(attr::OBJECTS, string_list(&objects));
-    let config: StringMap = live
+    // Env sources resolve against whichever ConfigMap or Secret they name (ours, or the
+    // install script's).
+    let config_maps: BTreeMap<String, StringMap> = live
         .manifests
         .iter()
-        .find_map(|m| match m {
-            Manifest::ConfigMap { metadata, data } if metadata.name == AGENT_CONFIG_MAP => Some(data.clone()),
+        .filter_map(|m| match m {
+            Manifest::ConfigMap { metadata, data } => Some((metadata.name.clone(), data.clone())),
             _ => None,
         })
-        .unwrap_or_default();
-    let secrets: BTreeMap<String, SecretText> = live
+        .collect();
+    let secrets: BTreeMap<String, BTreeMap<String, SecretText>> = live
         .manifests
         .iter()
-        .find_map(|m| match m {
-            Manifest::Secret { metadata, data } if metadata.name == AGENT_KEY_SECRET => Some(data.clone()),
+        .filter_map(|m| match m {
+            Manifest::Secret { metadata, data } => Some((metadata.name.clone(), data.clone())),
             _ => None,
         })
-        .unwrap_or_default();
+        .collect();
     let Some((metadata, spec, _)) = deployment(live) else { return };
     let (metadata, spec) = (metadata.clone(), spec.clone());
     let container = spec.template.spec.as_ref().and_then(|p| p.containers.first()).cloned().unwrap_or_default();
@@ -447,9 +453,11 @@ fn read_agent(live: &mut LiveObject) {
     let value_of = |name: &str| -> Value {
         match container.env.iter().find(|e| e.name == name).map(|e| &e.source) {
             Some(EnvSource::Value(v)) => Value::str(v.as_str()),
-            Some(EnvSource::ConfigMapKey { key, .. }) => config.get(key).map_or(Value::Null, |v| Value::str(v.as_str())),
-            Some(EnvSource::SecretKey { key, .. }) => {
-                secrets.get(key).map_or(Value::Null, |s| Value::Secret(s.clone()))
+            Some(EnvSource::ConfigMapKey { name, key }) => {
+                config_maps.get(name).and_then(|c| c.get(key)).map_or(Value::Null, |v| Value::str(v.as_str()))
+            }
+            Some(EnvSource::SecretKey { name, key }) => {
+                secrets.get(name).and_then(|s| s.get(key)).map_or(Value::Null, |s| Value::Secret(s.clone()))
             }
             Some(EnvSource::FieldRef { .. }) | None => Value::Null,
         }

@@ -18,9 +18,10 @@ pub const INVENTORY_LABEL: &str = "edgeplan.dev/inventory";
 
 /// Where a world is kept.
 pub trait WorldStore: Send + Sync {
-    /// Load the stored world, let `change` change it, and store it, exclusively (other
-    /// processes wait).
-    fn update(&self, change: &mut dyn FnMut(&mut World)) -> Result<(), String>;
+    /// Load the stored world and let `change` look at it and change it, exclusively (other
+    /// processes wait); store it only if `change` says it changed something (a read must never
+    /// rewrite a hand-written world file).
+    fn update(&self, change: &mut dyn FnMut(&mut World) -> bool) -> Result<(), String>;
 }
 
 /// A world kept only in memory (tests, benchmarks).
@@ -34,7 +35,7 @@ impl MemoryStore {
 }
 
 impl WorldStore for MemoryStore {
-    fn update(&self, change: &mut dyn FnMut(&mut World)) -> Result<(), String> {
+    fn update(&self, change: &mut dyn FnMut(&mut World) -> bool) -> Result<(), String> {
         change(&mut self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         Ok(())
     }
@@ -142,19 +143,23 @@ impl SimWorld {
                 let shared = take_shared(stored);
                 *stored = world.clone();
                 put_shared(stored, &shared);
+                true
             })
             .map_err(|message| BackendError::Transport { message, retryable: false })
     }
 
     /// Read and change what several processes share (leases, the inventory) on the stored
-    /// world, under the store's lock; memory follows.
+    /// world, under the store's lock; memory follows. The stored world is written back only if
+    /// `f` changed what is shared.
     pub fn transact<R>(&self, mut f: impl FnMut(&mut World) -> R) -> Result<R, BackendError> {
         let mut result = None;
         let mut shared = Vec::new();
         self.store
             .update(&mut |stored| {
+                let before = take_shared(stored);
                 result = Some(f(stored));
                 shared = take_shared(stored);
+                shared != before
             })
             .map_err(|message| BackendError::Transport { message, retryable: false })?;
         put_shared(&mut self.lock(), &shared);
