@@ -3,9 +3,9 @@
 //! For the seed and fleet worlds: the modelled makespan of `edgeplan_apply::apply` at the
 //! default parallelism, the critical-path lower bound of the resource graph (the modelled waits
 //! summed along its longest path, [`edgeplan_sim::modelled_seconds`]), their ratio, and the
-//! makespan of a fully serial run (parallelism 1: the seed's hand runbook). The runtime's clock
-//! is paused, so modelled minutes pass in microseconds; the wall time of the parallel apply is
-//! printed too, for information.
+//! makespan of a fully serial run (parallelism 1: the seed's hand runbook). The engine waits on
+//! the simulated world's virtual clock, so modelled minutes pass in microseconds; the wall time
+//! of the parallel apply is printed too, for information.
 //!
 //! A node the plan leaves alone (no-op) weighs nothing on the critical path: its object is
 //! already where the wait would take it (the fleet world's Portainer already runs with Edge
@@ -14,12 +14,12 @@
 //! differ.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use edgeplan_apply::{ApplyOptions, Direction, NoProgress, NoSecrets, Walk, clock};
-use edgeplan_model::{Action, Address, Backend, Expr, Node, NodeKind, ResourceGraph, Value};
+use edgeplan_engine::{ApplyOptions, NoProgress, clock};
+use edgeplan_model::{Action, Address};
 
 use crate::bench::{LABEL_WIDTH, format_duration, verdict};
 
@@ -67,12 +67,6 @@ impl Figures {
     }
 }
 
-/// A spec compiled to its resource graph, policy documents inlined as the CLI does.
-struct Stack {
-    name: String,
-    graph: ResourceGraph,
-}
-
 /// Print the apply lines; a case that cannot run is printed as FAILED and its label pushed to
 /// `failures`. A missed target is reported, not fatal.
 pub(crate) fn print_figures(root: &Path, failures: &mut Vec<String>) {
@@ -98,7 +92,7 @@ fn label(case: &Case) -> String {
 
 fn measure(root: &Path, case: &Case, wall_runs: usize) -> Result<Figures> {
     let spec_path = root.join(case.spec);
-    let stack = load_stack(&spec_path)?;
+    let stack = edgeplan_testkit::load_stack(&spec_path);
     let world_path = root.join(case.world);
     let world = std::fs::read_to_string(&world_path).with_context(|| format!("reading {}", world_path.display()))?;
 
@@ -106,7 +100,7 @@ fn measure(root: &Path, case: &Case, wall_runs: usize) -> Result<Figures> {
     let mut walls = Vec::with_capacity(wall_runs.max(1));
     let mut first: Option<Run> = None;
     for _ in 0..wall_runs.max(1) {
-        let run = apply_once(&stack, &world, &parallel)?;
+        let run = apply_once(&spec_path, &world, &parallel)?;
         walls.push(run.wall);
         match &first {
             None => first = Some(run),
@@ -119,7 +113,7 @@ fn measure(root: &Path, case: &Case, wall_runs: usize) -> Result<Figures> {
         }
     }
     let parallel_run = first.context("no parallel run")?;
-    let serial_run = apply_once(&stack, &world, &ApplyOptions { parallelism: 1, ..ApplyOptions::default() })?;
+    let serial_run = apply_once(&spec_path, &world, &ApplyOptions { parallelism: 1, ..ApplyOptions::default() })?;
 
     let (seconds, path) = stack.graph.longest_path(|address, node| {
         if parallel_run.unchanged.contains(address) { 0 } else { edgeplan_sim::modelled_seconds(node.kind) }
@@ -140,26 +134,6 @@ fn measure(root: &Path, case: &Case, wall_runs: usize) -> Result<Figures> {
     })
 }
 
-/// Parse and compile the spec, inline the controller policy documents (paths relative to the
-/// spec's directory), and build the resource graph.
-fn load_stack(spec_path: &Path) -> Result<Stack> {
-    let text = std::fs::read_to_string(spec_path).with_context(|| format!("reading {}", spec_path.display()))?;
-    let source = edgeplan_diag::SourceFile::new(spec_path.display().to_string(), text);
-    let spec =
-        edgeplan_spec::parse(&source).map_err(|finding| anyhow!("{}: {}", spec_path.display(), finding.message))?;
-    let mut nodes = edgeplan_model::compile(&spec);
-    let base_dir = spec_path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    for node in nodes.iter_mut().filter(|n| n.kind == NodeKind::LbControllerPolicy) {
-        let Some(Expr::Lit(Value::Str(path))) = node.desired.get("policy_document").cloned() else { continue };
-        let document = base_dir.join(&path);
-        let text = std::fs::read_to_string(&document)
-            .with_context(|| format!("reading policy document {}", document.display()))?;
-        node.desired.insert("policy_document", Expr::lit(text));
-    }
-    let graph = edgeplan_model::resource_graph(nodes).map_err(|err| anyhow!("{}: {err}", spec_path.display()))?;
-    Ok(Stack { name: spec.metadata.name.value.clone(), graph })
-}
-
 /// One apply's figures.
 struct Run {
     makespan: Duration,
@@ -169,28 +143,22 @@ struct Run {
     unchanged: BTreeSet<Address>,
 }
 
-/// Plan and apply the stack on a fresh copy of the world, on a paused current-thread runtime
-/// whose clock the world follows (as the CLI runs it). `wall` covers `apply` only.
-fn apply_once(stack: &Stack, world: &str, options: &ApplyOptions) -> Result<Run> {
-    let backend = edgeplan_sim::SimBackend::load(world).map_err(|err| anyhow!("loading the world: {err}"))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .context("building the tokio runtime")?;
-    let (report, wall, unchanged) = runtime.block_on(async {
-        backend.follow_runtime_clock();
-        let nodes: Vec<&Node> = stack.graph.iter().map(|(_, node)| node).collect();
-        let observations = Backend::observe(&backend, &stack.name, &nodes).await;
-        let plan = edgeplan_plan::decide(&stack.name, &nodes, &observations);
-        let walk =
-            Walk { stack: &stack.name, graph: &stack.graph, plan: &plan, direction: Direction::Forward, only: None };
+/// Plan and apply the stack on a fresh in-memory copy of the world, driven on the world's
+/// virtual clock as the CLI runs it. `wall` covers the apply only.
+fn apply_once(spec_path: &Path, world: &str, options: &ApplyOptions) -> Result<Run> {
+    let world = edgeplan_sim::load(world).map_err(|err| anyhow!("loading the world: {err}"))?;
+    let world = edgeplan_testkit::sim(world);
+    let session = edgeplan_testkit::session(edgeplan_testkit::load_stack(spec_path), &world);
+    let (report, wall, unchanged) = edgeplan_testkit::run(&session, async {
+        let planned = session.plan().await;
         let start = Instant::now();
-        let report = edgeplan_apply::apply(&backend, &walk, &NoSecrets, options, &NoProgress).await;
+        let report = session.apply(&planned, None, options, &NoProgress, None, false).await;
         let wall = start.elapsed();
-        let unchanged = plan.changes.iter().filter(|c| c.action == Action::NoOp).map(|c| c.address.clone()).collect();
+        let unchanged: BTreeSet<Address> =
+            planned.plan.changes.iter().filter(|c| c.action == Action::NoOp).map(|c| c.address.clone()).collect();
         (report, wall, unchanged)
     });
+    let report = report.map_err(|err| anyhow!("the lock was lost: {err}"))?;
     if !report.succeeded() {
         let failures: Vec<String> = report.failures().map(|(address, error)| format!("{address}: {error}")).collect();
         bail!(
@@ -237,7 +205,7 @@ fn format_figures(label: &str, case: &Case, figures: &Figures) -> Vec<String> {
         format!(
             "{:<LABEL_WIDTH$} median {:>8}  min {:>8}  ({} nodes, {} mutations, parallelism {}; {} runs \
              in-process, {profile} build)",
-            format!("apply {} (wall, paused clock)", case.name),
+            format!("apply {} (wall, virtual clock)", case.name),
             format_duration(figures.wall_median),
             format_duration(figures.wall_min),
             figures.nodes,

@@ -218,10 +218,8 @@ fn base64_unpadded(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::task::{Context as TaskContext, Poll, Waker};
 
-    use edgeplan_diag::SourceFile;
-    use edgeplan_model::{Backend, Node, Observed};
+    use edgeplan_model::Observed;
 
     use super::*;
     use crate::workspace;
@@ -245,20 +243,16 @@ mod tests {
         const CONSUMERS: usize = 20;
         let seed = std::fs::read_to_string(workspace::root().join("specs/seed.yaml")).unwrap();
         let spec_yaml = fleet_spec::generate(&seed, CONSUMERS).unwrap();
-        let spec = edgeplan_spec::parse(&SourceFile::new("fleet-20.yaml", spec_yaml)).unwrap();
-        let world_yaml = generate(CONSUMERS).unwrap();
-        let backend = edgeplan_sim::SimBackend::load(&world_yaml).unwrap();
-
-        let graph = edgeplan_model::resource_graph(edgeplan_model::compile(&spec)).unwrap();
-        let nodes: Vec<&Node> = graph.iter().map(|(_, node)| node).collect();
-        let mut future = backend.observe(spec.metadata.name.value.as_str(), &nodes);
-        let Poll::Ready(observations) = future.as_mut().poll(&mut TaskContext::from_waker(Waker::noop())) else {
-            panic!("the simulated backend's observe is not ready at once");
-        };
+        let dir = tempfile_dir();
+        std::fs::write(dir.join("fleet-20.yaml"), spec_yaml).unwrap();
+        let world = edgeplan_testkit::sim(edgeplan_sim::load(&generate(CONSUMERS).unwrap()).unwrap());
+        let session = edgeplan_testkit::session(edgeplan_testkit::load_stack(&dir.join("fleet-20.yaml")), &world);
+        let nodes = session.stack.nodes();
+        let observations = edgeplan_testkit::run(&session, session.router.observe_all(&nodes));
         assert_eq!(observations.len(), nodes.len());
         let errors: Vec<String> = observations
             .iter()
-            .filter_map(|o| o.result.as_ref().err().map(|e| format!("{}: {}", o.address, e.message)))
+            .filter_map(|o| o.result.as_ref().err().map(|e| format!("{}: {e}", o.address)))
             .take(5)
             .collect();
         assert!(errors.is_empty(), "observing the fleet world failed: {errors:#?}");
@@ -272,6 +266,18 @@ mod tests {
             "too few objects found: {counts:?}"
         );
         assert!(counts.get(&false).is_some_and(|&n| n > CONSUMERS), "too few objects missing: {counts:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A scratch directory holding the example policies, for a generated spec.
+    fn tempfile_dir() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("edgeplan-fleet-world-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("policies")).unwrap();
+        for entry in std::fs::read_dir(workspace::root().join("specs/policies")).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), dir.join("policies").join(entry.file_name())).unwrap();
+        }
+        dir
     }
 
     #[test]
