@@ -9,6 +9,8 @@ mod fleet_spec;
 mod fleet_world;
 mod rss_probe;
 mod schema;
+mod snapshots;
+mod tidy;
 mod workspace;
 
 use std::ffi::OsString;
@@ -36,6 +38,13 @@ enum Task {
     Dist,
     /// Build the release binary and print reproducible lint timings and peak memory.
     Bench,
+    /// Fail on committed insta snapshots that no test asserted (CI runs the tests with
+    /// `INSTA_SNAPSHOT_REFERENCES_FILE` set, then this).
+    Snapshots {
+        /// The file insta wrote the referenced snapshots to.
+        #[arg(long)]
+        references: std::path::PathBuf,
+    },
     /// Run one command; print its wall time and peak RSS (used by `bench`).
     #[command(hide = true)]
     RssProbe {
@@ -52,6 +61,7 @@ fn main() -> ExitCode {
         Task::Schema { check: true } => schema::check(),
         Task::Dist => dist::run(),
         Task::Bench => bench::run(),
+        Task::Snapshots { references } => snapshots::check(&references),
         Task::RssProbe { command } => rss_probe::run(&command),
     };
     match result {

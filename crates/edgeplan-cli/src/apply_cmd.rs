@@ -88,8 +88,7 @@ async fn apply(session: &Session, args: &ApplyArgs, saved: Option<&SavedPlan>, o
         return exit::CANNOT_RUN;
     }
     let progress = progress(args.progress);
-    let report =
-        session.apply(&planned, selection.as_ref(), options, progress.as_ref(), Some(&lock), false).await;
+    let report = session.apply(&planned, selection.as_ref(), options, progress.as_ref(), Some(&lock), false).await;
     drop(progress);
     let report = match report {
         Ok(report) => report,
@@ -236,7 +235,6 @@ pub(crate) fn confirmed(changes: usize, verb: &str) -> bool {
         false
     }
 }
-
 
 /// The final report: counts, then root causes only, each with what it held up.
 pub(crate) fn summary(report: &ApplyReport, verb: &str) -> String {

@@ -27,7 +27,8 @@ pub(crate) fn load_stack_text(display: &str, text: &str, base_dir: &Path) -> Res
 }
 
 fn compile_stack(display: &str, source: edgeplan_diag::SourceFile, spec: Spec, base_dir: &Path) -> Result<Stack, u8> {
-    Stack::from_spec(display, source, spec, base_dir, &edgeplan_engine::secrets::SystemSecrets).map_err(|err| match err {
+    Stack::from_spec(display, source, spec, base_dir, &edgeplan_engine::secrets::SystemSecrets).map_err(|err| match err
+    {
         edgeplan_engine::StackError::Document { .. } => {
             eprintln!("error[edgeplan::cannot-read]: {err}");
             eprintln!("  help: the path is relative to the spec's directory and must be a regular file");

@@ -7,7 +7,8 @@ mod common;
 use common::{ScratchWorld, edgeplan, edgeplan_with_env};
 
 /// The secrets the fleet spec references (`env:`), as a user exports them.
-const FLEET_SECRETS: [(&str, &str); 2] = [("AGENT_SECRET", "agent-secret-for-tests"), ("PARTNER_AGENT_SECRET", "p4rtner")];
+const FLEET_SECRETS: [(&str, &str); 2] =
+    [("AGENT_SECRET", "agent-secret-for-tests"), ("PARTNER_AGENT_SECRET", "p4rtner")];
 
 fn apply(spec: &str, world: &ScratchWorld, extra: &[&str]) -> (i32, String, String) {
     let mut args = vec!["apply", spec, "--world", &world.path, "--auto-approve", "--progress", "plain"];
@@ -43,10 +44,8 @@ fn the_fleet_world_is_applied_and_then_has_no_changes() {
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     // The NLB's targets, then per consumer: endpoint, agent, check-in, the tunnel end to end.
     assert!(stdout.contains("Verify passed: 13 checks."), "{stdout}");
-    let (code, plan, _) = edgeplan_with_env(
-        &["plan", "specs/fleet.yaml", "--world", &world.path, "--detailed-exitcode"],
-        &FLEET_SECRETS,
-    );
+    let (code, plan, _) =
+        edgeplan_with_env(&["plan", "specs/fleet.yaml", "--world", &world.path, "--detailed-exitcode"], &FLEET_SECRETS);
     assert_eq!(code, 0, "{plan}");
 }
 
@@ -169,10 +168,8 @@ fn an_unset_agent_secret_stops_the_plan_and_apply_changes_nothing() {
     let spec = spec.replace("env: AGENT_SECRET", "file: agent.secret");
     let spec_path = dir.path().join("fleet.yaml");
     std::fs::write(&spec_path, spec).expect("write spec");
-    let (code, plan, _) = edgeplan_with_env(
-        &["plan", spec_path.to_str().expect("utf-8"), "--world", &world.path],
-        &FLEET_SECRETS,
-    );
+    let (code, plan, _) =
+        edgeplan_with_env(&["plan", spec_path.to_str().expect("utf-8"), "--world", &world.path], &FLEET_SECRETS);
     assert_eq!(code, 1, "{plan}");
     assert!(plan.contains("`file:agent.secret` cannot be read: it is a FIFO, not a regular file"), "{plan}");
 }

@@ -88,7 +88,14 @@ pub async fn discover(
 }
 
 impl Discovery {
-    fn push_orphan(&mut self, stack: &str, address: Address, kind: NodeKind, scope: Scope, mut object: edgeplan_model::LiveObject) {
+    fn push_orphan(
+        &mut self,
+        stack: &str,
+        address: Address,
+        kind: NodeKind,
+        scope: Scope,
+        mut object: edgeplan_model::LiveObject,
+    ) {
         if self.orphans.iter().any(|o| o.address == address) {
             return;
         }

@@ -171,7 +171,9 @@ pub async fn acquire(
     let record = match (claim(existing.as_ref().map(state).as_ref(), holder, now, process_alive), existing) {
         (Claim::HeldBy(lease), _) => return Err(LockError::Held(lease)),
         (Claim::Free, _) | (_, None) => leases.create_lease(&wanted(String::new(), now)).await,
-        (Claim::Ours, Some(current)) => leases.replace_lease(&wanted(current.resource_version, current.acquired_at)).await,
+        (Claim::Ours, Some(current)) => {
+            leases.replace_lease(&wanted(current.resource_version, current.acquired_at)).await
+        }
         (Claim::Abandoned { previous, why }, Some(current)) => {
             took_over = Some((previous.holder, why));
             leases.replace_lease(&wanted(current.resource_version, now)).await

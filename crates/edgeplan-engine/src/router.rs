@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use edgeplan_model::attr::{self, Attr};
 use edgeplan_model::backend::{HttpResponse, Request};
 use edgeplan_model::{
-    Action, Address, Backend, BackendError, Clock, Connector, Expr, LiveObject, Node, NodeKind, Observation,
-    Observed, Operation, OwnedObject, Ownership, Role, Scope, ScopeKind, Value, short_sha256,
+    Action, Address, Backend, BackendError, Clock, Connector, Expr, LiveObject, Node, NodeKind, Observation, Observed,
+    Operation, OwnedObject, Ownership, Role, Scope, ScopeKind, Value, short_sha256,
 };
 use edgeplan_plan::{facts, manifests};
 
@@ -210,7 +210,12 @@ pub fn client_token(stack: &str, address: &Address, action: Action, attributes: 
 /// Layer of each node: 0 without lookup references, else one more than the deepest node its
 /// lookup attributes reference. Nodes come out grouped by layer, in the given order.
 fn layers<'n>(nodes: &[&'n Node], by_address: &BTreeMap<&Address, &'n Node>) -> Vec<Vec<&'n Node>> {
-    fn layer_of(node: &Node, by_address: &BTreeMap<&Address, &Node>, memo: &mut BTreeMap<Address, usize>, depth: usize) -> usize {
+    fn layer_of(
+        node: &Node,
+        by_address: &BTreeMap<&Address, &Node>,
+        memo: &mut BTreeMap<Address, usize>,
+        depth: usize,
+    ) -> usize {
         if let Some(layer) = memo.get(&node.address) {
             return *layer;
         }

@@ -148,13 +148,8 @@ impl Session {
         if provider.leases().is_some() {
             write_inventory(&provider, &self.stack.name, &planned.scopes).await?;
         }
-        let walk = Walk {
-            graph: &planned.graph,
-            plan: &planned.plan,
-            observed: &planned.observations,
-            only,
-            waits: !destroy,
-        };
+        let walk =
+            Walk { graph: &planned.graph, plan: &planned.plan, observed: &planned.observations, only, waits: !destroy };
         let report = keeping(lock, self.clock(), crate::walk::apply(&self.router, &walk, options, progress)).await?;
         if report.succeeded() && only.is_none() && provider.leases().is_some() {
             let mut keep: Vec<Scope> = planned.unreachable.iter().map(|(s, _)| s.clone()).collect();

@@ -194,7 +194,10 @@ fn end_to_end(
 ) -> VerifyCheck {
     const NAME: &str = "Kubernetes API through the tunnel returns 200";
     let answer = seen.of_kind(prefix, NodeKind::PortainerEnvironment).and_then(|a| probes.get(a));
-    let id = seen.live(prefix, NodeKind::PortainerEnvironment).ok().and_then(|e| environment_id(&Observed::Present(e.clone())));
+    let id = seen
+        .live(prefix, NodeKind::PortainerEnvironment)
+        .ok()
+        .and_then(|e| environment_id(&Observed::Present(e.clone())));
     let request =
         id.map_or_else(|| "GET (no environment)".to_string(), |id| format!("GET {}", kubernetes_probe_path(id)));
     let mut result = match answer {

@@ -3,7 +3,7 @@
 //! and Portainer backends get the same waits as the simulated world. Which waits follow which
 //! kind is declared with the kind ([`edgeplan_model::kinds`]).
 
-use edgeplan_model::attr;
+use edgeplan_model::attr::{self, field};
 use edgeplan_model::{LiveObject, Observed, Value, WaitKind};
 
 /// One look at the subject.
@@ -106,15 +106,15 @@ pub(crate) fn targets(live: &LiveObject) -> Check {
     }
     let unhealthy = health.iter().find_map(|entry| {
         let entry = entry.as_map()?;
-        let field = |k: &str| entry.get(k).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
-        let state = field("state").unwrap_or_default();
+        let value = |k: &str| entry.get(k).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
+        let state = value(field::STATE).unwrap_or_default();
         (state != "healthy").then(|| {
             let mut line = format!(
                 "target {}:{} {state}",
-                field("target").unwrap_or_else(|| "?".into()),
-                field("port").unwrap_or_else(|| "?".into())
+                value(field::TARGET).unwrap_or_else(|| "?".into()),
+                value(field::PORT).unwrap_or_else(|| "?".into())
             );
-            if let Some(reason) = field("reason").filter(|r| r != "null") {
+            if let Some(reason) = value(field::REASON).filter(|r| r != "null") {
                 line.push_str(&format!(": {reason}"));
             }
             line
@@ -157,10 +157,10 @@ mod tests {
     fn an_unhealthy_target_is_named_with_its_reason() {
         let entry = |state: &str, reason: Option<&str>| {
             let mut map = BTreeMap::new();
-            map.insert("target".to_string(), Value::str("10.0.3.7"));
-            map.insert("port".to_string(), Value::Int(30776));
-            map.insert("state".to_string(), Value::str(state));
-            map.insert("reason".to_string(), reason.map_or(Value::Null, Value::str));
+            map.insert(field::TARGET.to_string(), Value::str("10.0.3.7"));
+            map.insert(field::PORT.to_string(), Value::Int(30776));
+            map.insert(field::STATE.to_string(), Value::str(state));
+            map.insert(field::REASON.to_string(), reason.map_or(Value::Null, Value::str));
             Value::Map(map)
         };
         let observed =
@@ -191,7 +191,10 @@ mod tests {
     fn agents_and_check_ins() {
         let crashing = live(&[
             (attr::AGENT_STATE, "key-encoding".into()),
-            (attr::AGENT_MESSAGE, "unable to associate Edge key | error=\"illegal base64 data at input byte 227\"".into()),
+            (
+                attr::AGENT_MESSAGE,
+                "unable to associate Edge key | error=\"illegal base64 data at input byte 227\"".into(),
+            ),
         ]);
         assert_eq!(
             check(WaitKind::AgentConnected, &crashing),
@@ -202,7 +205,11 @@ mod tests {
         );
         assert_eq!(check(WaitKind::AgentConnected, &live(&[(attr::AGENT_STATE, "connected".into())])), Check::Ready);
         let env = |type_id: i64, heartbeat: bool, last: i64| {
-            live(&[(attr::TYPE_ID, Value::Int(type_id)), (attr::HEARTBEAT, heartbeat.into()), (attr::LAST_CHECK_IN_DATE, Value::Int(last))])
+            live(&[
+                (attr::TYPE_ID, Value::Int(type_id)),
+                (attr::HEARTBEAT, heartbeat.into()),
+                (attr::LAST_CHECK_IN_DATE, Value::Int(last)),
+            ])
         };
         assert_eq!(check(WaitKind::AgentCheckedIn, &env(7, true, 100)), Check::Ready);
         assert!(matches!(check(WaitKind::AgentCheckedIn, &env(4, false, 0)), Check::NotYet(_)));

@@ -102,7 +102,11 @@ impl Ctx<'_> {
     }
 
     /// Observe `node` with its references resolved from what this apply produced.
-    async fn observe(&self, node: &Node, outputs: &BTreeMap<Address, BTreeMap<Attr, Value>>) -> Result<Observed, StepError> {
+    async fn observe(
+        &self,
+        node: &Node,
+        outputs: &BTreeMap<Address, BTreeMap<Attr, Value>>,
+    ) -> Result<Observed, StepError> {
         let decl = node.kind.decl();
         let attributes: BTreeMap<Attr, Value> = node
             .desired

@@ -13,7 +13,9 @@ use edgeplan_model::{Action, Expr, NodeKind, Scope, Value};
 use edgeplan_plan::{Plan, Reason};
 use edgeplan_sim::{SimConnector, SimWorld};
 use edgeplan_testkit::recording::{Call, RecordingConnector};
-use edgeplan_testkit::{converged, fleet_stack, load_stack, path, plan_and_apply, run, seed_stack, session, sim, world};
+use edgeplan_testkit::{
+    converged, fleet_stack, load_stack, path, plan_and_apply, run, seed_stack, session, sim, world,
+};
 
 fn seed() -> (Session, Arc<SimWorld>) {
     let world = sim(world("testdata/worlds/seed.yaml"));
@@ -81,7 +83,8 @@ fn resource_counts(world: &SimWorld) -> BTreeMap<&'static str, usize> {
             *counts.entry("subnets").or_default() += region.subnets.len();
             *counts.entry("route_tables").or_default() += region.route_tables.len();
             *counts.entry("security_groups").or_default() += region.security_groups.len();
-            *counts.entry("sg_rules").or_default() += region.security_groups.iter().map(|g| g.ingress.len()).sum::<usize>();
+            *counts.entry("sg_rules").or_default() +=
+                region.security_groups.iter().map(|g| g.ingress.len()).sum::<usize>();
             *counts.entry("load_balancers").or_default() += region.load_balancers.len();
             *counts.entry("endpoint_services").or_default() += region.endpoint_services.len();
             *counts.entry("vpc_endpoints").or_default() += region.vpc_endpoints.len();
@@ -160,7 +163,10 @@ fn a_failure_in_one_consumer_stops_only_its_dependents() {
         match &outcome.status {
             Status::Succeeded { .. } => {}
             Status::Failed { error } => {
-                assert!(matches!(error, StepError::Execute { error: edgeplan_model::BackendError::NotFound { .. } }), "{error}")
+                assert!(
+                    matches!(error, StepError::Execute { error: edgeplan_model::BackendError::NotFound { .. } }),
+                    "{error}"
+                )
             }
             Status::Skipped { root } => {
                 assert_eq!(root, &victim);
@@ -216,10 +222,11 @@ fn a_consumer_removed_from_the_spec_is_pruned_and_the_rest_still_verifies() {
         .collect();
     // Its endpoint, the accepted connection and its agent (Secret and all) were the stack's; the
     // security group and the environment were adopted or pre-existing, so they stay.
-    let expected: Vec<(String, Vec<&str>)> = ["consumer.analytics.vpce", "consumer.analytics.agent", "consumer.analytics.connection_acceptance"]
-        .iter()
-        .map(|a| (a.to_string(), vec!["removed-from-spec"]))
-        .collect();
+    let expected: Vec<(String, Vec<&str>)> =
+        ["consumer.analytics.vpce", "consumer.analytics.agent", "consumer.analytics.connection_acceptance"]
+            .iter()
+            .map(|a| (a.to_string(), vec!["removed-from-spec"]))
+            .collect();
     let mut deletes_sorted = deletes.clone();
     deletes_sorted.sort();
     let mut expected_sorted = expected;
@@ -236,7 +243,10 @@ fn a_consumer_removed_from_the_spec_is_pruned_and_the_rest_still_verifies() {
     // Nothing of the removed consumer is left with the stack's ownership.
     let left = world.snapshot();
     let tagged = edgeplan_sim::save(&left);
-    assert!(!tagged.contains("edgeplan.dev/address: consumer.analytics"), "the stack still owns something of analytics");
+    assert!(
+        !tagged.contains("edgeplan.dev/address: consumer.analytics"),
+        "the stack still owns something of analytics"
+    );
 }
 
 #[test]
@@ -250,7 +260,9 @@ fn destroying_with_every_consumer_removed_still_removes_everything_the_stack_own
     std::fs::write(&spec, format!("{}  consumers: []\n", &text[..start])).expect("write the reduced spec");
     let session = session(load_stack(&spec), &world);
     let planned = run(&session, session.plan_destroy());
-    assert!(planned.plan.changes.iter().any(|c| c.address.as_str() == "consumer.prod.vpce" && c.action == Action::Delete));
+    assert!(
+        planned.plan.changes.iter().any(|c| c.address.as_str() == "consumer.prod.vpce" && c.action == Action::Delete)
+    );
     let report = run(&session, session.apply(&planned, None, &ApplyOptions::default(), &NoProgress, None, true))
         .expect("no lock to lose");
     assert!(report.succeeded(), "{:#?}", failures(&report));
@@ -280,7 +292,8 @@ fn a_removed_consumer_whose_account_is_out_of_reach_is_still_revoked_on_the_prov
         .map(|c| c.address.to_string())
         .collect();
     assert_eq!(rejected.len(), 1, "{rejected:?}");
-    let permissions = planned.plan.change(&edgeplan_model::Address::provider("endpoint_service_permissions")).expect("permissions");
+    let permissions =
+        planned.plan.change(&edgeplan_model::Address::provider("endpoint_service_permissions")).expect("permissions");
     assert_eq!(permissions.action, Action::Update, "{permissions:#?}");
     // The plan says what is left behind in the account it cannot reach.
     let left_behind: Vec<&str> = planned
@@ -320,7 +333,10 @@ fn the_agent_key_and_manifests_come_from_the_engine() {
     }));
     let agent = operations.iter().find(|op| op.kind == NodeKind::AgentObjects).expect("the agent was applied");
     let kinds: Vec<&str> = agent.manifests.iter().map(Manifest::kind).collect();
-    assert_eq!(kinds, ["Namespace", "ServiceAccount", "ClusterRoleBinding", "Service", "ConfigMap", "Secret", "Deployment"]);
+    assert_eq!(
+        kinds,
+        ["Namespace", "ServiceAccount", "ClusterRoleBinding", "Service", "ConfigMap", "Secret", "Deployment"]
+    );
     let key = agent
         .manifests
         .iter()

@@ -32,6 +32,19 @@ impl fmt::Display for Attr {
     }
 }
 
+/// Keys inside structured attribute values (a route, a listener, a target's health), shared by
+/// the backends that report them and the engine that reads them.
+pub mod field {
+    pub const DESTINATION: &str = "destination";
+    pub const TARGET: &str = "target";
+    pub const PORT: &str = "port";
+    pub const PROTOCOL: &str = "protocol";
+    pub const TARGET_PORT: &str = "target_port";
+    pub const STATE: &str = "state";
+    pub const REASON: &str = "reason";
+    pub const DESCRIPTION: &str = "description";
+}
+
 macro_rules! attrs {
     ($( $(#[$doc:meta])* $konst:ident = $name:literal; )*) => {
         $( $(#[$doc])* pub const $konst: Attr = Attr($name); )*

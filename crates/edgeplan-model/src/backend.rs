@@ -346,8 +346,11 @@ pub trait Backend: Send + Sync {
 
 /// Leases and the inventory of scopes (a ConfigMap next to the lease), in one cluster.
 pub trait LeaseStore: Send + Sync {
-    fn get_lease<'a>(&'a self, namespace: &'a str, name: &'a str)
-    -> BoxFuture<'a, Result<Option<LeaseRecord>, BackendError>>;
+    fn get_lease<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<LeaseRecord>, BackendError>>;
 
     /// Create; `Conflict` if it exists.
     fn create_lease<'a>(&'a self, lease: &'a LeaseRecord) -> BoxFuture<'a, Result<LeaseRecord, BackendError>>;

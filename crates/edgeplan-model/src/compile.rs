@@ -109,12 +109,8 @@ fn provider_nodes(spec: &Spec) -> Vec<Node> {
     let endpoint_service = provider_address(NodeKind::EndpointService);
 
     let lbc = &provider.lb_controller;
-    let mut n = b.node(
-        None,
-        NodeKind::LbControllerPolicy,
-        aws.clone(),
-        Identity::Named { name: lbc.role_name.value.clone() },
-    );
+    let mut n =
+        b.node(None, NodeKind::LbControllerPolicy, aws.clone(), Identity::Named { name: lbc.role_name.value.clone() });
     n.lit(ROLE_NAME, lbc.role_name.value.as_str());
     if let Some(document) = &lbc.policy_document {
         n.lit(POLICY_DOCUMENT, document.value.as_str());
@@ -201,9 +197,11 @@ fn provider_nodes(spec: &Spec) -> Vec<Node> {
     // The controller can only build an internal NLB once its role allows it (seed trap 1) and
     // the subnet is private (reachability discovery): those are ordering references.
     let mut n = b.node(None, NodeKind::Nlb, aws.clone(), Identity::ReadOnly);
-    n.reference(HOSTNAME, &service, LOAD_BALANCER_HOSTNAME)
-        .lit(SCHEME, "internal")
-        .reference(CONTROLLER_POLICY_VERSION, &policy, DEFAULT_VERSION);
+    n.reference(HOSTNAME, &service, LOAD_BALANCER_HOSTNAME).lit(SCHEME, "internal").reference(
+        CONTROLLER_POLICY_VERSION,
+        &policy,
+        DEFAULT_VERSION,
+    );
     if creates_subnet {
         n.reference(SUBNET_ROUTE_TABLE, &association, ROUTE_TABLE_ID);
     }

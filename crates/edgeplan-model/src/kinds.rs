@@ -496,12 +496,7 @@ static NLB: KindDecl = KindDecl {
     type_name: "aws_lb",
     address_name: "nlb",
     scope: ScopeKind::Aws,
-    desired: &[
-        input(HOSTNAME),
-        compared(SCHEME),
-        ordering(CONTROLLER_POLICY_VERSION),
-        ordering(SUBNET_ROUTE_TABLE),
-    ],
+    desired: &[input(HOSTNAME), compared(SCHEME), ordering(CONTROLLER_POLICY_VERSION), ordering(SUBNET_ROUTE_TABLE)],
     lookup: &[HOSTNAME],
     observed: &[ARN, NAME, DNS_NAME, STATE, VPC_ID, SUBNET_IDS, AVAILABILITY_ZONE_IDS, LISTENERS, TARGET_HEALTH],
     derived: &[],
@@ -627,10 +622,7 @@ static CONNECTION_ACCEPTANCE: KindDecl = KindDecl {
     derived: &[ACCEPTED],
     outputs: &[STATE],
     moves_on_update: &[],
-    waits: &[
-        (WaitKind::ConnectionAccepted, Subject::Itself),
-        (WaitKind::VpceAvailable, Subject::Itself),
-    ],
+    waits: &[(WaitKind::ConnectionAccepted, Subject::Itself), (WaitKind::VpceAvailable, Subject::Itself)],
     sensitive_observed: &[],
 };
 

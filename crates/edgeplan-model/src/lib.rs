@@ -25,8 +25,7 @@ mod value;
 pub use attr::Attr;
 pub use backend::{
     Action, Backend, BackendError, BoxFuture, Clock, Connector, HttpResponse, LeaseRecord, LeaseStore, LiveObject,
-    Observation,
-    Observed, Operation, OwnedObject, Request,
+    Observation, Observed, Operation, OwnedObject, Request,
 };
 pub use compile::{LBC_ANNOTATION_PREFIX, LBC_SUBNETS_ANNOTATION, compile, secret_reference, spec_scopes};
 pub use graph::{GraphError, ResourceGraph, resource_graph};

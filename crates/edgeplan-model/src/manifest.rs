@@ -323,8 +323,7 @@ fn container_json(container: &Container) -> Json {
         object.insert("args".into(), json!(container.args));
     }
     if !container.ports.is_empty() {
-        let ports: Vec<Json> =
-            container.ports.iter().map(|p| json!({"containerPort": p, "protocol": "TCP"})).collect();
+        let ports: Vec<Json> = container.ports.iter().map(|p| json!({"containerPort": p, "protocol": "TCP"})).collect();
         object.insert("ports".into(), Json::Array(ports));
     }
     if !container.env.is_empty() {

@@ -57,7 +57,9 @@ pub fn check_assumptions(
                 // A field that mirrors an upstream changing in this apply moves with it.
                 .filter(|(field, _)| !matches!(change.after.get(*field), Some(Shown::KnownAfterApply)))
                 .filter(|(field, _)| !follows_changed_upstream(field))
-                .filter(|(field, planned)| now.get(field).is_none_or(|value| !unchanged(node, change, field, planned, value)))
+                .filter(|(field, planned)| {
+                    now.get(field).is_none_or(|value| !unchanged(node, change, field, planned, value))
+                })
                 .map(|(field, planned)| Moved {
                     field: field.clone(),
                     planned: planned.to_string(),
@@ -77,9 +79,12 @@ fn unchanged(node: &Node, change: &Change, field: &str, planned: &Shown, now: &S
         .and_then(|a| node.kind.decl().desired_decl(a))
         .is_some_and(|d| d.compare == edgeplan_model::Compare::Subset);
     match (subset, change.after.get(field), planned, now) {
-        (true, Some(Shown::Known(Value::Map(wanted))), Shown::Known(Value::Map(before)), Shown::Known(Value::Map(after))) => {
-            wanted.keys().all(|k| before.get(k) == after.get(k))
-        }
+        (
+            true,
+            Some(Shown::Known(Value::Map(wanted))),
+            Shown::Known(Value::Map(before)),
+            Shown::Known(Value::Map(after)),
+        ) => wanted.keys().all(|k| before.get(k) == after.get(k)),
         _ => equivalent(planned, now),
     }
 }

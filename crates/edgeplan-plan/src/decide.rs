@@ -68,7 +68,11 @@ fn prune(node: &Node, observation: Option<&Observation>) -> Change {
     change
 }
 
-fn decide_node(node: &Node, observation: Option<&Observation>, outputs: &BTreeMap<Address, BTreeMap<Attr, Shown>>) -> Change {
+fn decide_node(
+    node: &Node,
+    observation: Option<&Observation>,
+    outputs: &BTreeMap<Address, BTreeMap<Attr, Shown>>,
+) -> Change {
     let mut change = new_change(node, observation);
     change.after = resolve(node, outputs);
     let live = match observation.map(|o| &o.result) {
@@ -182,7 +186,9 @@ fn shown(value: &Value, sensitive: bool) -> Shown {
         Value::Secret(secret) => Shown::Sensitive(secret.fingerprint()),
         Value::Null => Shown::Known(Value::Null),
         // A sensitive attribute reported as plain text is still never shown: only its digest.
-        other if sensitive => Shown::Sensitive(edgeplan_model::short_sha256(crate::model::canonical_text(other).as_bytes())),
+        other if sensitive => {
+            Shown::Sensitive(edgeplan_model::short_sha256(crate::model::canonical_text(other).as_bytes()))
+        }
         other => Shown::Known(other.clone()),
     }
 }

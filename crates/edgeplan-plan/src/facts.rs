@@ -85,8 +85,10 @@ fn routes(live: &mut LiveObject) {
     let routes = live.get(attr::ROUTES).cloned().unwrap_or(Value::Null);
     let igw = routes.as_list().iter().find_map(|route| {
         let map = route.string_map();
-        let target = map.get("target")?;
-        target.starts_with("igw").then(|| format!("{} → {target}", map.get("destination").map_or("?", |d| d)))
+        let target = map.get(attr::field::TARGET)?;
+        target
+            .starts_with("igw")
+            .then(|| format!("{} → {target}", map.get(attr::field::DESTINATION).map_or("?", |d| d)))
     });
     live.set(attr::ROUTES_TO_IGW, igw.is_some());
     live.set(attr::IGW_ROUTE, igw.map_or(Value::Null, Value::Str));
@@ -161,7 +163,8 @@ pub fn describe_key(live: &mut LiveObject, raw: Option<&str>) {
 pub fn agent_key(portainer_key: &SecretText, host: &str, port: u16) -> Result<SecretText, String> {
     let key = EdgeKey::parse(portainer_key.expose().as_bytes())
         .map_err(|e| format!("Portainer's EdgeKey for the environment cannot be read: {e}"))?;
-    let derived =
-        key.with_tunnel_addr(&format!("{host}:{port}")).map_err(|e| format!("cannot point the key at {host}:{port}: {e}"))?;
+    let derived = key
+        .with_tunnel_addr(&format!("{host}:{port}"))
+        .map_err(|e| format!("cannot point the key at {host}:{port}: {e}"))?;
     Ok(SecretText::new(derived.to_canonical().expose_secret()))
 }

@@ -100,7 +100,10 @@ mod tests {
         );
         assert_eq!(of(&[r#"unable to associate Edge key | error="invalid key format""#]), AgentState::KeyRejected);
         assert_eq!(of(&["client: Invalid fingerprint (abc)"]), AgentState::WrongServer);
-        assert_eq!(of(&["client: Connection error: dial tcp 10.0.0.1:8000: i/o timeout"]), AgentState::TunnelUnreachable);
+        assert_eq!(
+            of(&["client: Connection error: dial tcp 10.0.0.1:8000: i/o timeout"]),
+            AgentState::TunnelUnreachable
+        );
         assert_eq!(of(&["an error occured during short poll | error=\"…\""]), AgentState::PollFailing);
         assert_eq!(of(&["agent running on Kubernetes platform"]), AgentState::Running);
         assert_eq!(of(&[]), AgentState::NoLogs);

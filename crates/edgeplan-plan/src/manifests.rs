@@ -65,12 +65,9 @@ fn name_of(node: &Node) -> String {
 
 /// Labels that prove ownership (stack and address).
 pub fn ownership_labels(ownership: &Ownership) -> StringMap {
-    [
-        (STACK_TAG.to_string(), ownership.stack.clone()),
-        (ADDRESS_TAG.to_string(), ownership.address.to_string()),
-    ]
-    .into_iter()
-    .collect()
+    [(STACK_TAG.to_string(), ownership.stack.clone()), (ADDRESS_TAG.to_string(), ownership.address.to_string())]
+        .into_iter()
+        .collect()
 }
 
 /// Ownership as a set of labels says it.
@@ -235,7 +232,12 @@ fn render_agent(
             service_type: None,
             cluster_ip: Some("None".to_string()),
             selector: pod_labels.clone(),
-            ports: vec![ServicePort { name: "http".to_string(), port: 80, target_port: 80, protocol: "TCP".to_string() }],
+            ports: vec![ServicePort {
+                name: "http".to_string(),
+                port: 80,
+                target_port: 80,
+                protocol: "TCP".to_string(),
+            }],
             load_balancer_class: None,
         },
         load_balancer_hostname: None,
@@ -319,7 +321,9 @@ fn render_agent(
 
 // ----- reading back ------------------------------------------------------------------------
 
-fn deployment(live: &LiveObject) -> Option<(&ObjectMeta, &DeploymentSpec, Option<&edgeplan_model::manifest::DeploymentStatus>)> {
+fn deployment(
+    live: &LiveObject,
+) -> Option<(&ObjectMeta, &DeploymentSpec, Option<&edgeplan_model::manifest::DeploymentStatus>)> {
     live.manifests.iter().find_map(|m| match m {
         Manifest::Deployment { metadata, spec, status } => Some((metadata, spec, status.as_ref())),
         _ => None,

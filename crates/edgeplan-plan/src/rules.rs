@@ -8,9 +8,7 @@ use std::collections::BTreeMap;
 
 use edgeplan_diag::{Finding, RuleId};
 use edgeplan_model::attr;
-use edgeplan_model::{
-    Address, BackendError, Identity, LiveObject, Node, NodeKind, Observation, Observed, Value,
-};
+use edgeplan_model::{Address, BackendError, Identity, LiveObject, Node, NodeKind, Observation, Observed, Value};
 
 use crate::model::{Change, NodeDiagnostic};
 
@@ -49,7 +47,12 @@ fn unobservable(address: &Address, error: &BackendError) -> String {
 }
 
 /// Every live diagnostic for these nodes and observations, in node order.
-pub fn live_rules(stack: &str, nodes: &[&Node], changes: &[Change], observations: &[Observation]) -> Vec<NodeDiagnostic> {
+pub fn live_rules(
+    stack: &str,
+    nodes: &[&Node],
+    changes: &[Change],
+    observations: &[Observation],
+) -> Vec<NodeDiagnostic> {
     let _ = (stack, changes);
     let view = View {
         nodes: nodes.iter().map(|n| (&n.address, *n)).collect(),
@@ -198,7 +201,8 @@ fn controller_manages_rules(view: &View<'_>, rule: &Node) -> bool {
         annotations.and_then(Value::as_map).and_then(|m| m.get(ANNOTATION)).and_then(Value::as_str) == Some("true")
     };
     service.is_some_and(|s| {
-        says_true(s.literal(attr::ANNOTATIONS)) || says_true(view.live(&s.address).and_then(|l| l.get(attr::ANNOTATIONS)))
+        says_true(s.literal(attr::ANNOTATIONS))
+            || says_true(view.live(&s.address).and_then(|l| l.get(attr::ANNOTATIONS)))
     })
 }
 

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use edgeplan_model::attr::{self, Attr};
+use edgeplan_model::attr::{self, Attr, field};
 use edgeplan_model::backend::{ADDRESS_TAG, STACK_TAG};
 use edgeplan_model::{
     Action, Address, Backend, BackendError, BoxFuture, Identity, LiveObject, NodeKind, Observed, Operation,
@@ -17,8 +17,8 @@ use crate::net::Cidr;
 use crate::query::owned_by;
 use crate::store::SimWorld;
 use crate::world::{
-    AwsRegion, EndpointService, ManagedPolicy, PolicyVersion, Route, RouteTable, RouteTableAssociation,
-    SecurityGroup, SgRule, Subnet, Tags, TransitionKind, VpcEndpoint, World,
+    AwsRegion, EndpointService, ManagedPolicy, PolicyVersion, Route, RouteTable, RouteTableAssociation, SecurityGroup,
+    SgRule, Subnet, Tags, TransitionKind, VpcEndpoint, World,
 };
 
 type Outcome = Result<Observed, BackendError>;
@@ -90,10 +90,7 @@ fn ownership_tags(stack: &str, address: &Address) -> Tags {
 
 /// Ownership as tags say it.
 pub(crate) fn owner_of(tags: &Tags) -> Option<Ownership> {
-    Some(Ownership {
-        stack: tags.get(STACK_TAG)?.clone(),
-        address: Address::from_text(tags.get(ADDRESS_TAG)?),
-    })
+    Some(Ownership { stack: tags.get(STACK_TAG)?.clone(), address: Address::from_text(tags.get(ADDRESS_TAG)?) })
 }
 
 fn strings<'s>(items: impl IntoIterator<Item = &'s String>) -> Value {
@@ -109,21 +106,31 @@ fn tag_map(tags: &Tags) -> Value {
 }
 
 fn route_map(route: &Route) -> Value {
-    let map: BTreeMap<String, String> =
-        [("destination".to_string(), route.destination.clone()), ("target".to_string(), route.target.clone())]
-            .into_iter()
-            .collect();
+    let map: BTreeMap<String, String> = [
+        (field::DESTINATION.to_string(), route.destination.clone()),
+        (field::TARGET.to_string(), route.target.clone()),
+    ]
+    .into_iter()
+    .collect();
     Value::from(map)
 }
 
 /// The one item carrying this node's ownership tags; several is an error (which is ours?).
-fn find_owned<'w, T>(items: &'w [T], tags: impl Fn(&T) -> &Tags, q: &Query<'_>, what: &str) -> Result<Option<&'w T>, BackendError> {
+fn find_owned<'w, T>(
+    items: &'w [T],
+    tags: impl Fn(&T) -> &Tags,
+    q: &Query<'_>,
+    what: &str,
+) -> Result<Option<&'w T>, BackendError> {
     let found: Vec<&T> = items.iter().filter(|item| q.owned(tags(item))).collect();
     match found.len() {
         0 | 1 => Ok(found.first().copied()),
         n => Err(conflict(
             "AmbiguousOwnership",
-            format!("{n} {what} carry {STACK_TAG}={} and {ADDRESS_TAG}={}: edgeplan cannot tell which is its own", q.stack, q.address),
+            format!(
+                "{n} {what} carry {STACK_TAG}={} and {ADDRESS_TAG}={}: edgeplan cannot tell which is its own",
+                q.stack, q.address
+            ),
         )),
     }
 }
@@ -307,12 +314,9 @@ fn association(region: &AwsRegion, q: &Query<'_>) -> Outcome {
     else {
         return Ok(Observed::Absent);
     };
-    let mut live = LiveObject::new(&association.id)
-        .with(attr::SUBNET_ID, subnet_id)
-        .with(attr::ROUTE_TABLE_ID, table.id.as_str());
-    live.owner = owner_of(&table.tags)
-        .filter(|o| o.stack == q.stack)
-        .map(|_| Ownership::new(q.stack, q.address));
+    let mut live =
+        LiveObject::new(&association.id).with(attr::SUBNET_ID, subnet_id).with(attr::ROUTE_TABLE_ID, table.id.as_str());
+    live.owner = owner_of(&table.tags).filter(|o| o.stack == q.stack).map(|_| Ownership::new(q.stack, q.address));
     present(live)
 }
 
@@ -324,11 +328,11 @@ fn nlb(region: &AwsRegion, q: &Query<'_>) -> Outcome {
         .iter()
         .map(|t| {
             let mut map = BTreeMap::new();
-            map.insert("target".to_string(), Value::str(t.id.as_str()));
-            map.insert("port".to_string(), Value::from(t.port));
-            map.insert("state".to_string(), Value::str(t.health.as_str()));
-            map.insert("reason".to_string(), opt(Some(t.reason.as_str()).filter(|r| !r.is_empty())));
-            map.insert("description".to_string(), opt(Some(t.description.as_str()).filter(|r| !r.is_empty())));
+            map.insert(field::TARGET.to_string(), Value::str(t.id.as_str()));
+            map.insert(field::PORT.to_string(), Value::from(t.port));
+            map.insert(field::STATE.to_string(), Value::str(t.health.as_str()));
+            map.insert(field::REASON.to_string(), opt(Some(t.reason.as_str()).filter(|r| !r.is_empty())));
+            map.insert(field::DESCRIPTION.to_string(), opt(Some(t.description.as_str()).filter(|r| !r.is_empty())));
             Value::Map(map)
         })
         .collect();
@@ -337,9 +341,9 @@ fn nlb(region: &AwsRegion, q: &Query<'_>) -> Outcome {
         .iter()
         .map(|l| {
             let mut map = BTreeMap::new();
-            map.insert("port".to_string(), Value::from(l.port));
-            map.insert("protocol".to_string(), Value::str(l.protocol.as_str()));
-            map.insert("target_port".to_string(), Value::from(l.target_port));
+            map.insert(field::PORT.to_string(), Value::from(l.port));
+            map.insert(field::PROTOCOL.to_string(), Value::str(l.protocol.as_str()));
+            map.insert(field::TARGET_PORT.to_string(), Value::from(l.target_port));
             Value::Map(map)
         })
         .collect();
@@ -359,7 +363,11 @@ fn nlb(region: &AwsRegion, q: &Query<'_>) -> Outcome {
 
 /// The security group a rule goes in: named in the spec, or the EKS cluster security group
 /// discovered by its `aws:eks:cluster-name` tag (else `kubernetes.io/cluster/<name>=owned`).
-fn cluster_sg<'w>(region: &'w AwsRegion, explicit: Option<&str>, cluster: Option<&str>) -> Result<&'w SecurityGroup, BackendError> {
+fn cluster_sg<'w>(
+    region: &'w AwsRegion,
+    explicit: Option<&str>,
+    cluster: Option<&str>,
+) -> Result<&'w SecurityGroup, BackendError> {
     if let Some(id) = explicit {
         return region
             .security_groups
@@ -367,9 +375,13 @@ fn cluster_sg<'w>(region: &'w AwsRegion, explicit: Option<&str>, cluster: Option
             .find(|g| g.id == id)
             .ok_or_else(|| not_found("InvalidGroup.NotFound", format!("The security group '{id}' does not exist")));
     }
-    let name = cluster.ok_or_else(|| invalid("MissingParameter", "no cluster name to discover the cluster security group by"))?;
-    let mut groups: Vec<&SecurityGroup> =
-        region.security_groups.iter().filter(|g| g.tags.get("aws:eks:cluster-name").is_some_and(|v| v == name)).collect();
+    let name = cluster
+        .ok_or_else(|| invalid("MissingParameter", "no cluster name to discover the cluster security group by"))?;
+    let mut groups: Vec<&SecurityGroup> = region
+        .security_groups
+        .iter()
+        .filter(|g| g.tags.get("aws:eks:cluster-name").is_some_and(|v| v == name))
+        .collect();
     if groups.is_empty() {
         groups = region.cluster_security_groups(name, None);
     }
@@ -381,7 +393,10 @@ fn cluster_sg<'w>(region: &'w AwsRegion, explicit: Option<&str>, cluster: Option
         )),
         _ => Err(invalid(
             "InvalidParameterCombination",
-            format!("{} security groups are tagged for cluster {name}: name one with clusterSecurityGroup.id", groups.len()),
+            format!(
+                "{} security groups are tagged for cluster {name}: name one with clusterSecurityGroup.id",
+                groups.len()
+            ),
         )),
     }
 }
@@ -392,7 +407,10 @@ fn sg_rule(region: &AwsRegion, q: &Query<'_>) -> Outcome {
     let source = q.text(attr::SOURCE_CIDR);
     let mine: Vec<&SgRule> = group.ingress.iter().filter(|r| q.owned(&r.tags)).collect();
     if mine.len() > 1 {
-        return Err(conflict("AmbiguousOwnership", format!("{} rules in {} carry {ADDRESS_TAG}={}", mine.len(), group.id, q.address)));
+        return Err(conflict(
+            "AmbiguousOwnership",
+            format!("{} rules in {} carry {ADDRESS_TAG}={}", mine.len(), group.id, q.address),
+        ));
     }
     // Someone else's rule that does exactly this job is there (a duplicate would be refused).
     let equivalent = || {
@@ -457,8 +475,7 @@ fn permissions(region: &AwsRegion, q: &Query<'_>) -> Outcome {
     let mut live = LiveObject::new(format!("{service_id}/permissions"))
         .with(attr::SERVICE_ID, service_id)
         .with(attr::ALLOWED_PRINCIPALS, strings(principals.iter()));
-    live.owner =
-        owner_of(&service.tags).filter(|o| o.stack == q.stack).map(|_| Ownership::new(q.stack, q.address));
+    live.owner = owner_of(&service.tags).filter(|o| o.stack == q.stack).map(|_| Ownership::new(q.stack, q.address));
     present(live)
 }
 
@@ -529,12 +546,14 @@ fn acceptance(world: &World, region: &AwsRegion, q: &Query<'_>) -> Outcome {
         return Ok(Observed::Absent);
     };
     let found = world.regions().find_map(|(account, r)| {
-        r.vpc_endpoints.iter().find(|e| e.id == endpoint_id && e.service_name == service.service_name).map(|e| (account, e))
+        r.vpc_endpoints
+            .iter()
+            .find(|e| e.id == endpoint_id && e.service_name == service.service_name)
+            .map(|e| (account, e))
     });
     let Some((owner, endpoint)) = found else { return Ok(Observed::Absent) };
     let mut live = connection(service, owner.account.as_str(), endpoint);
-    live.owner =
-        owner_of(&service.tags).filter(|o| o.stack == q.stack).map(|_| Ownership::new(q.stack, q.address));
+    live.owner = owner_of(&service.tags).filter(|o| o.stack == q.stack).map(|_| Ownership::new(q.stack, q.address));
     present(live)
 }
 
@@ -567,7 +586,11 @@ fn list_owned(aws: &SimAws, world: &World, stack: &str) -> Result<Vec<OwnedObjec
     }
     for group in &region.security_groups {
         push(&group.tags, LiveObject::new(&group.id).with(attr::VPC_ID, group.vpc_id.as_str()));
-        for rule in &group.ingress {
+        // A rule tagged like its group (the ingress of the stack's own VPCE group) is part of
+        // the group, not an object of its own: listing it too would report a second
+        // `aws_security_group` at the group's address, with a rule ID.
+        let group_owner = owner_of(&group.tags);
+        for rule in group.ingress.iter().filter(|r| group_owner.is_none() || owner_of(&r.tags) != group_owner) {
             push(
                 &rule.tags,
                 LiveObject::new(&rule.id)
@@ -591,7 +614,11 @@ fn list_owned(aws: &SimAws, world: &World, stack: &str) -> Result<Vec<OwnedObjec
             let object = LiveObject::new(&association.id)
                 .with(attr::SUBNET_ID, association.subnet_id.as_str())
                 .with(attr::ROUTE_TABLE_ID, table.id.as_str());
-            owned.push(OwnedObject { kind: NodeKind::NlbRouteTableAssociation, address: Some(address.clone()), object });
+            owned.push(OwnedObject {
+                kind: NodeKind::NlbRouteTableAssociation,
+                address: Some(address.clone()),
+                object,
+            });
         }
     }
     // Connections to the stack's endpoint services: no tags of their own.
@@ -680,7 +707,10 @@ fn policy_apply(aws: &SimAws, world: &mut World, op: &Operation, q: &Query<'_>) 
     };
     let text = required(q, attr::POLICY_DOCUMENT)?;
     let document: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-        invalid("MalformedPolicyDocument", format!("the policy document is not JSON ({e}): pass the document, not its path"))
+        invalid(
+            "MalformedPolicyDocument",
+            format!("the policy document is not JSON ({e}): pass the document, not its path"),
+        )
     })?;
     if document.get("Statement").is_none() {
         return Err(invalid("MalformedPolicyDocument", "Syntax errors in policy: no Statement"));
@@ -716,7 +746,12 @@ fn policy_apply(aws: &SimAws, world: &mut World, op: &Operation, q: &Query<'_>) 
             arn: arn.clone(),
             name: name.to_string(),
             default_version: "v1".to_string(),
-            versions: vec![PolicyVersion { id: "v1".to_string(), document, created_at: now, client_token: client_token.clone() }],
+            versions: vec![PolicyVersion {
+                id: "v1".to_string(),
+                document,
+                created_at: now,
+                client_token: client_token.clone(),
+            }],
             tags: ownership_tags(q.stack, q.address),
             client_token,
         });
@@ -743,7 +778,9 @@ fn policy_apply(aws: &SimAws, world: &mut World, op: &Operation, q: &Query<'_>) 
     if policy.versions.len() >= 5 {
         return Err(invalid(
             "LimitExceeded",
-            format!("A managed policy can have up to 5 versions. Before you create a new version, you must delete an existing version. ({arn})"),
+            format!(
+                "A managed policy can have up to 5 versions. Before you create a new version, you must delete an existing version. ({arn})"
+            ),
         ));
     }
     let next = policy.versions.iter().map(|v| version_number(&v.id)).max().unwrap_or(0).saturating_add(1);
@@ -769,13 +806,19 @@ fn subnet_create(aws: &SimAws, world: &mut World, op: &Operation, q: &Query<'_>)
         .find(|v| v.id == vpc_id)
         .ok_or_else(|| not_found("InvalidVpcID.NotFound", format!("The vpc ID '{vpc_id}' does not exist")))?;
     let text = required(q, attr::CIDR_BLOCK)?;
-    let cidr = Cidr::parse(text)
-        .ok_or_else(|| invalid("InvalidParameterValue", format!("Value ({text}) for parameter cidrBlock is invalid.")))?;
+    let cidr = Cidr::parse(text).ok_or_else(|| {
+        invalid("InvalidParameterValue", format!("Value ({text}) for parameter cidrBlock is invalid."))
+    })?;
     let in_vpc = Cidr::parse(&vpc.cidr).is_some_and(|v| v.contains(cidr));
     if !in_vpc || !(16..=28).contains(&cidr.prefix()) {
         return Err(invalid("InvalidSubnet.Range", format!("The CIDR '{text}' is invalid.")));
     }
-    if existing.subnets.iter().filter(|s| s.vpc_id == vpc_id).any(|s| Cidr::parse(&s.cidr).is_some_and(|c| c.overlaps(cidr))) {
+    if existing
+        .subnets
+        .iter()
+        .filter(|s| s.vpc_id == vpc_id)
+        .any(|s| Cidr::parse(&s.cidr).is_some_and(|c| c.overlaps(cidr)))
+    {
         return Err(conflict("InvalidSubnet.Conflict", format!("The CIDR '{text}' conflicts with another subnet")));
     }
     let (az_name, az_id) = match (q.text(attr::AVAILABILITY_ZONE), q.text(attr::AVAILABILITY_ZONE_ID)) {
@@ -788,13 +831,19 @@ fn subnet_create(aws: &SimAws, world: &mut World, op: &Operation, q: &Query<'_>)
                 ));
             }
             None => {
-                return Err(invalid("InvalidParameterValue", format!("Value ({name}) for parameter availabilityZone is invalid.")));
+                return Err(invalid(
+                    "InvalidParameterValue",
+                    format!("Value ({name}) for parameter availabilityZone is invalid."),
+                ));
             }
         },
         (None, Some(id)) => match existing.availability_zones.iter().find(|az| az.id == id) {
             Some(az) => (az.name.clone(), az.id.clone()),
             None => {
-                return Err(invalid("InvalidParameterValue", format!("Value ({id}) for parameter availabilityZoneId is invalid.")));
+                return Err(invalid(
+                    "InvalidParameterValue",
+                    format!("Value ({id}) for parameter availabilityZoneId is invalid."),
+                ));
             }
         },
         (None, None) => match existing.availability_zones.first() {
@@ -838,7 +887,10 @@ fn subnet_update(aws: &SimAws, world: &mut World, q: &Query<'_>) -> Done {
         if let Some(wanted) = q.text(attribute)
             && wanted != current
         {
-            return Err(invalid("InvalidParameter", format!("a subnet's {attribute} cannot change ({current} → {wanted}): replace it")));
+            return Err(invalid(
+                "InvalidParameter",
+                format!("a subnet's {attribute} cannot change ({current} → {wanted}): replace it"),
+            ));
         }
     }
     // CreateTags: only adds or overwrites.
@@ -853,7 +905,10 @@ fn subnet_delete(aws: &SimAws, world: &mut World, q: &Query<'_>) -> Done {
     let in_use = region.load_balancers.iter().any(|lb| lb.subnet_ids.contains(&id))
         || region.vpc_endpoints.iter().any(|e| e.subnet_ids.contains(&id));
     if in_use {
-        return Err(conflict("DependencyViolation", format!("The subnet '{id}' has dependencies and cannot be deleted.")));
+        return Err(conflict(
+            "DependencyViolation",
+            format!("The subnet '{id}' has dependencies and cannot be deleted."),
+        ));
     }
     for table in &mut region.route_tables {
         table.associations.retain(|a| a.subnet_id != id);
@@ -870,7 +925,7 @@ fn routes_from(q: &Query<'_>) -> Vec<Route> {
         .iter()
         .filter_map(|item| {
             let map = item.string_map();
-            Some(Route { destination: map.get("destination")?.clone(), target: map.get("target")?.clone() })
+            Some(Route { destination: map.get(field::DESTINATION)?.clone(), target: map.get(field::TARGET)?.clone() })
         })
         .collect()
 }
@@ -879,11 +934,10 @@ fn route_table_apply(aws: &SimAws, world: &mut World, op: &Operation, q: &Query<
     let routes = routes_from(q);
     if !create {
         let region = aws.region_mut(world)?;
-        let table = region
-            .route_tables
-            .iter_mut()
-            .find(|t| owned_by(&t.tags, q.stack, q.address.as_str()))
-            .ok_or_else(|| not_found("InvalidRouteTableID.NotFound", format!("{}: no such route table", q.address)))?;
+        let table =
+            region.route_tables.iter_mut().find(|t| owned_by(&t.tags, q.stack, q.address.as_str())).ok_or_else(
+                || not_found("InvalidRouteTableID.NotFound", format!("{}: no such route table", q.address)),
+            )?;
         table.routes = routes;
         return Ok(());
     }
@@ -914,7 +968,10 @@ fn route_table_delete(aws: &SimAws, world: &mut World, q: &Query<'_>) -> Done {
     let region = aws.region_mut(world)?;
     let Some(table) = region.route_tables.iter().find(|t| q.owned(&t.tags)) else { return Ok(()) };
     if !table.associations.is_empty() || table.main {
-        return Err(conflict("DependencyViolation", format!("The routeTable '{}' has dependencies and cannot be deleted.", table.id)));
+        return Err(conflict(
+            "DependencyViolation",
+            format!("The routeTable '{}' has dependencies and cannot be deleted.", table.id),
+        ));
     }
     let id = table.id.clone();
     region.route_tables.retain(|t| t.id != id);
@@ -925,16 +982,13 @@ fn association_apply(aws: &SimAws, world: &mut World, q: &Query<'_>, create: boo
     let subnet_id = required(q, attr::SUBNET_ID)?.to_string();
     let table_id = required(q, attr::ROUTE_TABLE_ID)?.to_string();
     let current = aws.region(world)?;
-    let subnet = current
-        .subnets
-        .iter()
-        .find(|s| s.id == subnet_id)
-        .ok_or_else(|| not_found("InvalidSubnetID.NotFound", format!("The subnet ID '{subnet_id}' does not exist")))?;
-    let table = current
-        .route_tables
-        .iter()
-        .find(|t| t.id == table_id)
-        .ok_or_else(|| not_found("InvalidRouteTableID.NotFound", format!("The routeTable ID '{table_id}' does not exist")))?;
+    let subnet =
+        current.subnets.iter().find(|s| s.id == subnet_id).ok_or_else(|| {
+            not_found("InvalidSubnetID.NotFound", format!("The subnet ID '{subnet_id}' does not exist"))
+        })?;
+    let table = current.route_tables.iter().find(|t| t.id == table_id).ok_or_else(|| {
+        not_found("InvalidRouteTableID.NotFound", format!("The routeTable ID '{table_id}' does not exist"))
+    })?;
     if table.vpc_id != subnet.vpc_id {
         return Err(invalid(
             "InvalidParameterValue",
@@ -982,12 +1036,15 @@ fn association_delete(aws: &SimAws, world: &mut World, q: &Query<'_>) -> Done {
 
 fn sg_rule_apply(aws: &SimAws, world: &mut World, op: &Operation, q: &Query<'_>, create: bool) -> Done {
     let protocol = q.text(attr::PROTOCOL).unwrap_or("tcp").to_ascii_lowercase();
-    let port = q.port(attr::PORT).ok_or_else(|| invalid("InvalidParameterValue", format!("{}: `port` must be a port", q.address)))?;
+    let port = q
+        .port(attr::PORT)
+        .ok_or_else(|| invalid("InvalidParameterValue", format!("{}: `port` must be a port", q.address)))?;
     let source_text = required(q, attr::SOURCE_CIDR)?.to_string();
     let source = Cidr::parse(&source_text)
         .ok_or_else(|| invalid("InvalidParameterValue", format!("CIDR block {source_text} is malformed")))?;
     let client_token = token(op);
-    let group_id = cluster_sg(aws.region(world)?, q.text(attr::SECURITY_GROUP_ID), q.text(attr::CLUSTER_NAME))?.id.clone();
+    let group_id =
+        cluster_sg(aws.region(world)?, q.text(attr::SECURITY_GROUP_ID), q.text(attr::CLUSTER_NAME))?.id.clone();
     let rule_id = format!("sgr-0{}", world.next_hex("sgr", 16));
     let region = aws.region_mut(world)?;
     let Some(group) = region.security_groups.iter_mut().find(|g| g.id == group_id) else { return Ok(()) };
@@ -998,7 +1055,10 @@ fn sg_rule_apply(aws: &SimAws, world: &mut World, op: &Operation, q: &Query<'_>,
         group.ingress.retain(|r| !owned_by(&r.tags, q.stack, q.address.as_str()));
     }
     let duplicate = group.ingress.iter().any(|r| {
-        r.protocol == protocol && r.from_port == port && r.to_port == port && r.cidr.as_deref().and_then(Cidr::parse) == Some(source)
+        r.protocol == protocol
+            && r.from_port == port
+            && r.to_port == port
+            && r.cidr.as_deref().and_then(Cidr::parse) == Some(source)
     });
     if duplicate {
         return Err(conflict(
@@ -1047,7 +1107,9 @@ fn tunnel_rule(world: &mut World, q: &Query<'_>, port: u16, cidr: &str) -> SgRul
 }
 
 fn vpce_sg_apply(aws: &SimAws, world: &mut World, op: &Operation, q: &Query<'_>, create: bool) -> Done {
-    let port = q.port(attr::INGRESS_PORT).ok_or_else(|| invalid("InvalidParameterValue", format!("{}: `ingress_port` must be a port", q.address)))?;
+    let port = q
+        .port(attr::INGRESS_PORT)
+        .ok_or_else(|| invalid("InvalidParameterValue", format!("{}: `ingress_port` must be a port", q.address)))?;
     let has_cidrs = q.attributes.contains_key(&attr::INGRESS_CIDRS);
     let cidrs = q.strings(attr::INGRESS_CIDRS);
     if let Some(bad) = cidrs.iter().find(|c| Cidr::parse(c).is_none()) {
@@ -1068,7 +1130,10 @@ fn vpce_sg_apply(aws: &SimAws, world: &mut World, op: &Operation, q: &Query<'_>,
         }
         let name = format!("edgeplan-{}-{}", q.stack, q.address.as_str().replace('.', "-"));
         if current.security_groups.iter().any(|g| g.vpc_id == vpc_id && g.name == name) {
-            return Err(conflict("InvalidGroup.Duplicate", format!("The security group '{name}' already exists for VPC '{vpc_id}'")));
+            return Err(conflict(
+                "InvalidGroup.Duplicate",
+                format!("The security group '{name}' already exists for VPC '{vpc_id}'"),
+            ));
         }
         let id = format!("sg-0{}", world.next_hex("sg", 16));
         let ingress = cidrs.iter().map(|cidr| tunnel_rule(world, q, port, cidr)).collect();
@@ -1090,7 +1155,10 @@ fn vpce_sg_apply(aws: &SimAws, world: &mut World, op: &Operation, q: &Query<'_>,
             Identity::Adopted { id } => current.security_groups.iter().find(|g| &g.id == id),
             _ => current.security_groups.iter().find(|g| q.owned(&g.tags)),
         };
-        group.ok_or_else(|| not_found("InvalidGroup.NotFound", format!("{}: no such security group", q.address)))?.id.clone()
+        group
+            .ok_or_else(|| not_found("InvalidGroup.NotFound", format!("{}: no such security group", q.address)))?
+            .id
+            .clone()
     };
     if !has_cidrs {
         return Ok(());
@@ -1102,7 +1170,9 @@ fn vpce_sg_apply(aws: &SimAws, world: &mut World, op: &Operation, q: &Query<'_>,
             .iter()
             .filter(|c| {
                 !group.is_some_and(|g| {
-                    g.ingress.iter().any(|r| r.protocol == "tcp" && r.from_port == port && r.to_port == port && r.cidr.as_ref() == Some(*c))
+                    g.ingress.iter().any(|r| {
+                        r.protocol == "tcp" && r.from_port == port && r.to_port == port && r.cidr.as_ref() == Some(*c)
+                    })
                 })
             })
             .cloned()
@@ -1139,7 +1209,10 @@ fn endpoint_service_apply(aws: &SimAws, world: &mut World, op: &Operation, q: &Q
         return Ok(());
     }
     let arn = q.text(attr::NETWORK_LOAD_BALANCER_ARN).ok_or_else(|| {
-        invalid("InvalidParameter", "exactly one of network_load_balancer_arn or gateway_load_balancer_arn is a required member")
+        invalid(
+            "InvalidParameter",
+            "exactly one of network_load_balancer_arn or gateway_load_balancer_arn is a required member",
+        )
     })?;
     let lb = current
         .load_balancers
@@ -1155,7 +1228,10 @@ fn endpoint_service_apply(aws: &SimAws, world: &mut World, op: &Operation, q: &Q
         .iter()
         .any(|s| s.network_load_balancer_arns.iter().any(|a| a == arn) && !q.owned(&s.tags));
     if in_use {
-        return Err(conflict("InvalidParameter", format!("load balancer {arn} is already associated with another VPC endpoint service")));
+        return Err(conflict(
+            "InvalidParameter",
+            format!("load balancer {arn} is already associated with another VPC endpoint service"),
+        ));
     }
     let acceptance = q.attributes.get(&attr::ACCEPTANCE_REQUIRED).and_then(Value::as_bool).unwrap_or(true);
     if !create {
@@ -1164,7 +1240,9 @@ fn endpoint_service_apply(aws: &SimAws, world: &mut World, op: &Operation, q: &Q
             .endpoint_services
             .iter_mut()
             .find(|s| owned_by(&s.tags, q.stack, q.address.as_str()))
-            .ok_or_else(|| not_found("InvalidVpcEndpointServiceId.NotFound", format!("{}: no such endpoint service", q.address)))?;
+            .ok_or_else(|| {
+                not_found("InvalidVpcEndpointServiceId.NotFound", format!("{}: no such endpoint service", q.address))
+            })?;
         service.acceptance_required = acceptance;
         service.network_load_balancer_arns = vec![arn.to_string()];
         return Ok(());
@@ -1193,7 +1271,10 @@ fn endpoint_service_delete(aws: &SimAws, world: &mut World, q: &Query<'_>) -> Do
         .flat_map(|(_, r)| r.vpc_endpoints.iter())
         .any(|e| e.service_name == name && !matches!(e.state.as_str(), "deleted" | "rejected" | "failed"));
     if connected {
-        return Err(conflict("ExistingVpcEndpointConnections", format!("Service {id} has existing VPC endpoint connections")));
+        return Err(conflict(
+            "ExistingVpcEndpointConnections",
+            format!("Service {id} has existing VPC endpoint connections"),
+        ));
     }
     aws.region_mut(world)?.endpoint_services.retain(|s| s.service_id != id);
     Ok(())
@@ -1206,7 +1287,9 @@ fn valid_principal(principal: &str) -> bool {
     let parts: Vec<&str> = principal.splitn(6, ':').collect();
     let [arn, partition, service, region, account, resource] = parts.as_slice() else { return false };
     let resource_ok = *resource == "root"
-        || ["user/", "role/"].iter().any(|p| resource.strip_prefix(p).is_some_and(|name| !name.is_empty() && !name.contains('/')));
+        || ["user/", "role/"]
+            .iter()
+            .any(|p| resource.strip_prefix(p).is_some_and(|name| !name.is_empty() && !name.contains('/')));
     *arn == "arn"
         && partition.starts_with("aws")
         && *service == "iam"
@@ -1227,7 +1310,10 @@ fn permissions_apply(aws: &SimAws, world: &mut World, q: &Query<'_>, set: Option
     principals.dedup();
     let region = aws.region_mut(world)?;
     let service = region.endpoint_services.iter_mut().find(|s| s.service_id == service_id).ok_or_else(|| {
-        not_found("InvalidVpcEndpointServiceId.NotFound", format!("The VpcEndpointService Id '{service_id}' does not exist"))
+        not_found(
+            "InvalidVpcEndpointServiceId.NotFound",
+            format!("The VpcEndpointService Id '{service_id}' does not exist"),
+        )
     })?;
     service.allowed_principals = principals;
     Ok(())
@@ -1254,9 +1340,10 @@ fn vpce_apply(aws: &SimAws, world: &mut World, op: &Operation, q: &Query<'_>, cr
     }
     let service_name = required(q, attr::SERVICE_NAME)?.to_string();
     // A service the caller may not see does not exist, as far as the API says.
-    let service = service_by_name(world, &service_name)
-        .filter(|s| principal_allowed(s, &aws.account))
-        .ok_or_else(|| not_found("InvalidServiceName", format!("The Vpc Endpoint Service '{service_name}' does not exist")))?;
+    let service =
+        service_by_name(world, &service_name).filter(|s| principal_allowed(s, &aws.account)).ok_or_else(|| {
+            not_found("InvalidServiceName", format!("The Vpc Endpoint Service '{service_name}' does not exist"))
+        })?;
     // CreateVpcEndpoint defaults to Gateway: an interface service refuses it.
     let endpoint_type = q.text(attr::VPC_ENDPOINT_TYPE).unwrap_or("Gateway");
     if endpoint_type != "Interface" {
@@ -1287,7 +1374,9 @@ fn vpce_apply(aws: &SimAws, world: &mut World, op: &Operation, q: &Query<'_>, cr
         if seen_az.contains(&subnet.availability_zone_id) {
             return Err(invalid(
                 "DuplicateSubnetsInSameZone",
-                format!("Found another VPC endpoint subnet in the availability zone of {id}. VPC endpoint subnets should be in different availability zones supported by the VPC endpoint service."),
+                format!(
+                    "Found another VPC endpoint subnet in the availability zone of {id}. VPC endpoint subnets should be in different availability zones supported by the VPC endpoint service."
+                ),
             ));
         }
         seen_az.push(subnet.availability_zone_id.clone());
@@ -1295,7 +1384,9 @@ fn vpce_apply(aws: &SimAws, world: &mut World, op: &Operation, q: &Query<'_>, cr
         if !service_azs.contains(&subnet.availability_zone_id) {
             return Err(invalid(
                 "InvalidParameter",
-                format!("The VPC endpoint service {service_name} does not support the availability zone of the subnet: {id}."),
+                format!(
+                    "The VPC endpoint service {service_name} does not support the availability zone of the subnet: {id}."
+                ),
             ));
         }
         zones.insert(id.clone(), subnet.availability_zone.clone());
@@ -1303,17 +1394,19 @@ fn vpce_apply(aws: &SimAws, world: &mut World, op: &Operation, q: &Query<'_>, cr
     let security_groups: Vec<String> = q.text(attr::SECURITY_GROUP_ID).map(str::to_string).into_iter().collect();
     for id in &security_groups {
         if !current.security_groups.iter().any(|g| &g.id == id && g.vpc_id == vpc_id) {
-            return Err(not_found("InvalidSecurityGroupId.NotFound", format!("The security group '{id}' does not exist in VPC '{vpc_id}'")));
+            return Err(not_found(
+                "InvalidSecurityGroupId.NotFound",
+                format!("The security group '{id}' does not exist in VPC '{vpc_id}'"),
+            ));
         }
     }
     let (service_id, acceptance_required) = (service.service_id.clone(), service.acceptance_required);
     if !create {
         let region = aws.region_mut(world)?;
-        let endpoint = region
-            .vpc_endpoints
-            .iter_mut()
-            .find(|e| owned_by(&e.tags, q.stack, q.address.as_str()))
-            .ok_or_else(|| not_found("InvalidVpcEndpointId.NotFound", format!("{}: no such VPC endpoint", q.address)))?;
+        let endpoint =
+            region.vpc_endpoints.iter_mut().find(|e| owned_by(&e.tags, q.stack, q.address.as_str())).ok_or_else(
+                || not_found("InvalidVpcEndpointId.NotFound", format!("{}: no such VPC endpoint", q.address)),
+            )?;
         if endpoint.service_name != service_name || endpoint.vpc_id != vpc_id {
             return Err(invalid("InvalidParameter", "an endpoint's service and VPC cannot change: replace it"));
         }
@@ -1358,7 +1451,12 @@ fn vpce_delete(aws: &SimAws, world: &mut World, q: &Query<'_>) -> Done {
 }
 
 fn endpoint_mut<'w>(world: &'w mut World, id: &str) -> Option<&'w mut VpcEndpoint> {
-    world.aws.iter_mut().flat_map(|a| a.regions.iter_mut()).flat_map(|r| r.vpc_endpoints.iter_mut()).find(|e| e.id == id)
+    world
+        .aws
+        .iter_mut()
+        .flat_map(|a| a.regions.iter_mut())
+        .flat_map(|r| r.vpc_endpoints.iter_mut())
+        .find(|e| e.id == id)
 }
 
 /// AcceptVpcEndpointConnections: `pendingAcceptance` → `pending` → (2 min) `available`.
@@ -1371,10 +1469,15 @@ fn accept(aws: &SimAws, world: &mut World, q: &Query<'_>) -> Done {
         .iter()
         .find(|s| s.service_id == service_id)
         .map(|s| s.service_name.clone())
-        .ok_or_else(|| not_found("InvalidVpcEndpointServiceId.NotFound", format!("The VpcEndpointService Id '{service_id}' does not exist")))?;
-    let endpoint = endpoint_mut(world, &endpoint_id)
-        .filter(|e| e.service_name == service_name)
-        .ok_or_else(|| not_found("InvalidVpcEndpointId.NotFound", format!("The Vpc Endpoint Id '{endpoint_id}' does not exist")))?;
+        .ok_or_else(|| {
+            not_found(
+                "InvalidVpcEndpointServiceId.NotFound",
+                format!("The VpcEndpointService Id '{service_id}' does not exist"),
+            )
+        })?;
+    let endpoint = endpoint_mut(world, &endpoint_id).filter(|e| e.service_name == service_name).ok_or_else(|| {
+        not_found("InvalidVpcEndpointId.NotFound", format!("The Vpc Endpoint Id '{endpoint_id}' does not exist"))
+    })?;
     match endpoint.state.as_str() {
         "pendingAcceptance" | "rejected" => {
             endpoint.state = "pending".to_string();

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use edgeplan_model::attr;
 use edgeplan_model::backend::{ADDRESS_TAG, FIELD_MANAGER, STACK_TAG};
 use edgeplan_model::manifest::{
-    Container as ManifestContainer, DeploymentSpec, DeploymentStatus, EnvSource as ManifestEnv, EnvVar as ManifestEnvVar,
-    ObjectMeta, ObjectRef, PodSpec, PodTemplate, ServicePort as ManifestPort, ServiceSpec,
+    Container as ManifestContainer, DeploymentSpec, DeploymentStatus, EnvSource as ManifestEnv,
+    EnvVar as ManifestEnvVar, ObjectMeta, ObjectRef, PodSpec, PodTemplate, ServicePort as ManifestPort, ServiceSpec,
 };
 use edgeplan_model::{
     Action, Address, Backend, BackendError, BoxFuture, LeaseRecord, LeaseStore, LiveObject, Manifest, NodeKind,
@@ -38,7 +38,10 @@ fn not_found(kind: &str, name: &str) -> BackendError {
 }
 
 fn unreachable(context: &str) -> BackendError {
-    BackendError::Transport { message: format!("the simulated world has no kube context `{context}`"), retryable: false }
+    BackendError::Transport {
+        message: format!("the simulated world has no kube context `{context}`"),
+        retryable: false,
+    }
 }
 
 fn ownership_of(labels: &Tags) -> Option<Ownership> {
@@ -102,7 +105,10 @@ impl Backend for SimKube {
                             if apply(world, &context, manifest)? {
                                 let metadata = manifest.metadata();
                                 let namespace = metadata.namespace.clone().unwrap_or_default();
-                                world.schedule(TransitionKind::RolloutComplete, &format!("{context}/{namespace}/{}", metadata.name));
+                                world.schedule(
+                                    TransitionKind::RolloutComplete,
+                                    &format!("{context}/{namespace}/{}", metadata.name),
+                                );
                             }
                         }
                         Ok(())
@@ -118,27 +124,29 @@ impl Backend for SimKube {
     }
 
     fn list_owned<'a>(&'a self, stack: &'a str) -> BoxFuture<'a, Result<Vec<OwnedObject>, BackendError>> {
-        let result = self.world.read(|world| {
-            let cluster = self.cluster(world)?;
-            // One LIST per kind with the stack's label selector; grouped by address.
-            let mut by_address: BTreeMap<Address, Vec<Manifest>> = BTreeMap::new();
-            for manifest in all_manifests(cluster) {
-                if let Some(ownership) = ownership_of(&manifest.metadata().labels).filter(|o| o.stack == stack) {
-                    by_address.entry(ownership.address).or_default().push(manifest);
+        let result = self
+            .world
+            .read(|world| {
+                let cluster = self.cluster(world)?;
+                // One LIST per kind with the stack's label selector; grouped by address.
+                let mut by_address: BTreeMap<Address, Vec<Manifest>> = BTreeMap::new();
+                for manifest in all_manifests(cluster) {
+                    if let Some(ownership) = ownership_of(&manifest.metadata().labels).filter(|o| o.stack == stack) {
+                        by_address.entry(ownership.address).or_default().push(manifest);
+                    }
                 }
-            }
-            Ok(by_address
-                .into_iter()
-                .filter_map(|(address, manifests)| {
-                    let kind = address.kind()?;
-                    let mut object = LiveObject::new(primary_id(&manifests));
-                    object.owner = Some(Ownership::new(stack, &address));
-                    object.manifests = manifests;
-                    Some(OwnedObject { kind, address: Some(address), object })
-                })
-                .collect())
-        })
-        .and_then(|r| r);
+                Ok(by_address
+                    .into_iter()
+                    .filter_map(|(address, manifests)| {
+                        let kind = address.kind()?;
+                        let mut object = LiveObject::new(primary_id(&manifests));
+                        object.owner = Some(Ownership::new(stack, &address));
+                        object.manifests = manifests;
+                        Some(OwnedObject { kind, address: Some(address), object })
+                    })
+                    .collect())
+            })
+            .and_then(|r| r);
         Box::pin(std::future::ready(result))
     }
 
@@ -221,9 +229,16 @@ fn meta(namespace: Option<&str>, name: &str, labels: &Tags, annotations: &Tags, 
 }
 
 fn service_manifest(service: &Service) -> Manifest {
-    let headless = service.service_type == "ClusterIP" && service.ports.iter().all(|p| p.node_port.is_none()) && service.headless;
+    let headless =
+        service.service_type == "ClusterIP" && service.ports.iter().all(|p| p.node_port.is_none()) && service.headless;
     Manifest::Service {
-        metadata: meta(Some(&service.namespace), &service.name, &service.labels, &service.annotations, &service.field_managers),
+        metadata: meta(
+            Some(&service.namespace),
+            &service.name,
+            &service.labels,
+            &service.annotations,
+            &service.field_managers,
+        ),
         spec: ServiceSpec {
             service_type: Some(service.service_type.clone()),
             cluster_ip: headless.then(|| "None".to_string()),
@@ -231,7 +246,12 @@ fn service_manifest(service: &Service) -> Manifest {
             ports: service
                 .ports
                 .iter()
-                .map(|p| ManifestPort { name: p.name.clone(), port: p.port, target_port: p.target_port, protocol: p.protocol.clone() })
+                .map(|p| ManifestPort {
+                    name: p.name.clone(),
+                    port: p.port,
+                    target_port: p.target_port,
+                    protocol: p.protocol.clone(),
+                })
                 .collect(),
             load_balancer_class: service.load_balancer_class.clone(),
         },
@@ -241,7 +261,9 @@ fn service_manifest(service: &Service) -> Manifest {
 
 fn env_manifest(var: &EnvVar) -> ManifestEnvVar {
     let source = match (&var.value, &var.value_from) {
-        (_, Some(from)) if from.kind == "secret" => ManifestEnv::SecretKey { name: from.name.clone(), key: from.key.clone() },
+        (_, Some(from)) if from.kind == "secret" => {
+            ManifestEnv::SecretKey { name: from.name.clone(), key: from.key.clone() }
+        }
         (_, Some(from)) if from.kind == "config_map" => {
             ManifestEnv::ConfigMapKey { name: from.name.clone(), key: from.key.clone() }
         }
@@ -315,21 +337,27 @@ fn get(cluster: &KubeCluster, r: &ObjectRef) -> Option<Manifest> {
         "ClusterRoleBinding" => object("ClusterRoleBinding", "").map(|o| Manifest::ClusterRoleBinding {
             metadata: meta(None, &o.name, &o.labels, &Tags::new(), &o.field_managers),
             cluster_role: o.role.clone().unwrap_or_default(),
-            subjects: o.subjects.iter().filter_map(|s| s.split_once('/').map(|(n, a)| (n.to_string(), a.to_string()))).collect(),
+            subjects: o
+                .subjects
+                .iter()
+                .filter_map(|s| s.split_once('/').map(|(n, a)| (n.to_string(), a.to_string())))
+                .collect(),
         }),
-        "Service" => cluster.services.iter().find(|s| s.namespace == namespace && s.name == r.name).map(service_manifest),
+        "Service" => {
+            cluster.services.iter().find(|s| s.namespace == namespace && s.name == r.name).map(service_manifest)
+        }
         "ConfigMap" => cluster.config_maps.iter().find(|o| o.namespace == namespace && o.name == r.name).map(|o| {
             Manifest::ConfigMap {
                 metadata: meta(Some(namespace), &o.name, &o.labels, &Tags::new(), &o.field_managers),
                 data: o.data.clone(),
             }
         }),
-        "Secret" => cluster.secrets.iter().find(|o| o.namespace == namespace && o.name == r.name).map(|o| {
-            Manifest::Secret {
+        "Secret" => {
+            cluster.secrets.iter().find(|o| o.namespace == namespace && o.name == r.name).map(|o| Manifest::Secret {
                 metadata: meta(Some(namespace), &o.name, &o.labels, &Tags::new(), &o.field_managers),
                 data: o.data.iter().map(|(k, v)| (k.clone(), SecretText::new(v.as_str()))).collect(),
-            }
-        }),
+            })
+        }
         "Deployment" => find_deployment(cluster, r).map(deployment_manifest),
         _ => None,
     }
@@ -342,7 +370,9 @@ fn all_manifests(cluster: &KubeCluster) -> Vec<Manifest> {
     refs.extend(cluster.services.iter().map(|s| ObjectRef::new("v1", "Service", Some(&s.namespace), &s.name)));
     refs.extend(cluster.config_maps.iter().map(|o| ObjectRef::new("v1", "ConfigMap", Some(&o.namespace), &o.name)));
     refs.extend(cluster.secrets.iter().map(|o| ObjectRef::new("v1", "Secret", Some(&o.namespace), &o.name)));
-    refs.extend(cluster.deployments.iter().map(|d| ObjectRef::new("apps/v1", "Deployment", Some(&d.namespace), &d.name)));
+    refs.extend(
+        cluster.deployments.iter().map(|d| ObjectRef::new("apps/v1", "Deployment", Some(&d.namespace), &d.name)),
+    );
     refs.iter().filter_map(|r| get(cluster, r)).collect()
 }
 
@@ -388,7 +418,11 @@ fn upsert_kv(list: &mut Vec<KeyValueObject>, namespace: &str, metadata: &ObjectM
 }
 
 fn env_world(var: &ManifestEnvVar) -> EnvVar {
-    let from = |kind: &str, name: &str, key: &str| EnvSource { kind: kind.to_string(), name: name.to_string(), key: key.to_string() };
+    let from = |kind: &str, name: &str, key: &str| EnvSource {
+        kind: kind.to_string(),
+        name: name.to_string(),
+        key: key.to_string(),
+    };
     match &var.source {
         ManifestEnv::Value(value) => EnvVar { name: var.name.clone(), value: Some(value.clone()), value_from: None },
         ManifestEnv::FieldRef { field_path } => {
@@ -428,7 +462,10 @@ fn apply(world: &mut World, context: &str, manifest: &Manifest) -> Result<bool, 
             if object.role.as_ref().is_some_and(|r| r != cluster_role) {
                 return Err(BackendError::invalid(
                     "Invalid",
-                    format!("ClusterRoleBinding.rbac.authorization.k8s.io \"{}\" is invalid: roleRef: Invalid value: cannot change roleRef", metadata.name),
+                    format!(
+                        "ClusterRoleBinding.rbac.authorization.k8s.io \"{}\" is invalid: roleRef: Invalid value: cannot change roleRef",
+                        metadata.name
+                    ),
                 ));
             }
             object.role = Some(cluster_role.clone());
@@ -438,7 +475,13 @@ fn apply(world: &mut World, context: &str, manifest: &Manifest) -> Result<bool, 
             let ports: Vec<ServicePort> = spec
                 .ports
                 .iter()
-                .map(|p| ServicePort { name: p.name.clone(), port: p.port, target_port: p.target_port, protocol: p.protocol.clone(), node_port: None })
+                .map(|p| ServicePort {
+                    name: p.name.clone(),
+                    port: p.port,
+                    target_port: p.target_port,
+                    protocol: p.protocol.clone(),
+                    node_port: None,
+                })
                 .collect();
             let service_type = spec.service_type.clone().unwrap_or_else(|| "ClusterIP".to_string());
             let headless = spec.cluster_ip.as_deref() == Some("None");
@@ -477,7 +520,12 @@ fn apply(world: &mut World, context: &str, manifest: &Manifest) -> Result<bool, 
     Ok(false)
 }
 
-fn apply_deployment(cluster: &mut KubeCluster, namespace: &str, metadata: &ObjectMeta, spec: &DeploymentSpec) -> Result<bool, BackendError> {
+fn apply_deployment(
+    cluster: &mut KubeCluster,
+    namespace: &str,
+    metadata: &ObjectMeta,
+    spec: &DeploymentSpec,
+) -> Result<bool, BackendError> {
     let containers: Option<Vec<Container>> = spec.template.spec.as_ref().map(|pod| {
         pod.containers
             .iter()
@@ -490,11 +538,15 @@ fn apply_deployment(cluster: &mut KubeCluster, namespace: &str, metadata: &Objec
             })
             .collect()
     });
-    let Some(deployment) = cluster.deployments.iter_mut().find(|d| d.namespace == namespace && d.name == metadata.name) else {
+    let Some(deployment) = cluster.deployments.iter_mut().find(|d| d.namespace == namespace && d.name == metadata.name)
+    else {
         let Some(containers) = containers.filter(|c| !c.is_empty()) else {
             return Err(BackendError::invalid(
                 "Invalid",
-                format!("Deployment.apps \"{}\" is invalid: spec.template.spec.containers: Required value", metadata.name),
+                format!(
+                    "Deployment.apps \"{}\" is invalid: spec.template.spec.containers: Required value",
+                    metadata.name
+                ),
             ));
         };
         cluster.deployments.push(Deployment {
@@ -520,10 +572,14 @@ fn apply_deployment(cluster: &mut KubeCluster, namespace: &str, metadata: &Objec
     {
         return Err(BackendError::invalid(
             "Invalid",
-            format!("Deployment.apps \"{}\" is invalid: spec.selector: Invalid value: field is immutable", metadata.name),
+            format!(
+                "Deployment.apps \"{}\" is invalid: spec.selector: Invalid value: field is immutable",
+                metadata.name
+            ),
         ));
     }
-    let before = (deployment.containers.clone(), deployment.template_annotations.clone(), deployment.pod_labels.clone());
+    let before =
+        (deployment.containers.clone(), deployment.template_annotations.clone(), deployment.pod_labels.clone());
     if let Some(containers) = containers {
         deployment.containers = containers;
     }
@@ -535,7 +591,8 @@ fn apply_deployment(cluster: &mut KubeCluster, namespace: &str, metadata: &Objec
         deployment.replicas = u32::try_from(replicas).unwrap_or(1);
     }
     add_manager(&mut deployment.field_managers);
-    let changed = before != (deployment.containers.clone(), deployment.template_annotations.clone(), deployment.pod_labels.clone());
+    let changed = before
+        != (deployment.containers.clone(), deployment.template_annotations.clone(), deployment.pod_labels.clone());
     if changed {
         deployment.generation = deployment.generation.saturating_add(1);
     }
@@ -602,7 +659,11 @@ impl SimKube {
 }
 
 impl LeaseStore for SimKube {
-    fn get_lease<'a>(&'a self, namespace: &'a str, name: &'a str) -> BoxFuture<'a, Result<Option<LeaseRecord>, BackendError>> {
+    fn get_lease<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<LeaseRecord>, BackendError>> {
         let result = self.with_cluster(|cluster| {
             Ok(cluster.leases.iter().find(|l| l.namespace == namespace && l.name == name).map(record))
         });
@@ -612,7 +673,10 @@ impl LeaseStore for SimKube {
     fn create_lease<'a>(&'a self, lease: &'a LeaseRecord) -> BoxFuture<'a, Result<LeaseRecord, BackendError>> {
         let result = self.with_cluster(|cluster| {
             if cluster.leases.iter().any(|l| l.namespace == lease.namespace && l.name == lease.name) {
-                return Err(BackendError::conflict(format!("leases.coordination.k8s.io \"{}\" already exists", lease.name)));
+                return Err(BackendError::conflict(format!(
+                    "leases.coordination.k8s.io \"{}\" already exists",
+                    lease.name
+                )));
             }
             let stored = Lease {
                 namespace: lease.namespace.clone(),
@@ -632,7 +696,9 @@ impl LeaseStore for SimKube {
 
     fn replace_lease<'a>(&'a self, lease: &'a LeaseRecord) -> BoxFuture<'a, Result<LeaseRecord, BackendError>> {
         let result = self.with_cluster(|cluster| {
-            let Some(stored) = cluster.leases.iter_mut().find(|l| l.namespace == lease.namespace && l.name == lease.name) else {
+            let Some(stored) =
+                cluster.leases.iter_mut().find(|l| l.namespace == lease.namespace && l.name == lease.name)
+            else {
                 return Err(not_found("Lease", &lease.name));
             };
             if stored.resource_version.to_string() != lease.resource_version {
@@ -648,7 +714,12 @@ impl LeaseStore for SimKube {
         Box::pin(std::future::ready(result))
     }
 
-    fn delete_lease<'a>(&'a self, namespace: &'a str, name: &'a str, resource_version: &'a str) -> BoxFuture<'a, Result<(), BackendError>> {
+    fn delete_lease<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+        resource_version: &'a str,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
         let result = self.with_cluster(|cluster| {
             let Some(stored) = cluster.leases.iter().find(|l| l.namespace == namespace && l.name == name) else {
                 return Err(not_found("Lease", name));
@@ -662,7 +733,11 @@ impl LeaseStore for SimKube {
         Box::pin(std::future::ready(result))
     }
 
-    fn get_inventory<'a>(&'a self, namespace: &'a str, name: &'a str) -> BoxFuture<'a, Result<Option<Vec<String>>, BackendError>> {
+    fn get_inventory<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<String>>, BackendError>> {
         let result = self.with_cluster(|cluster| {
             Ok(cluster
                 .config_maps
@@ -673,7 +748,12 @@ impl LeaseStore for SimKube {
         Box::pin(std::future::ready(result))
     }
 
-    fn put_inventory<'a>(&'a self, namespace: &'a str, name: &'a str, records: &'a [String]) -> BoxFuture<'a, Result<(), BackendError>> {
+    fn put_inventory<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+        records: &'a [String],
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
         let result = self.with_cluster(|cluster| {
             cluster.config_maps.retain(|o| !(o.namespace == namespace && o.name == name));
             if !records.is_empty() {

@@ -46,12 +46,8 @@ fn tag_name(key: &str, value: &str) -> String {
 
 /// Ownership as an environment's Portainer tags say it.
 fn owner_of(server: &PortainerServer, env: &Environment) -> Option<Ownership> {
-    let names: Vec<&str> = env
-        .tag_ids
-        .iter()
-        .filter_map(|id| server.tags.iter().find(|t| t.id == *id))
-        .map(|t| t.name.as_str())
-        .collect();
+    let names: Vec<&str> =
+        env.tag_ids.iter().filter_map(|id| server.tags.iter().find(|t| t.id == *id)).map(|t| t.name.as_str()).collect();
     let value = |key: &str| names.iter().find_map(|n| n.strip_prefix(key).and_then(|rest| rest.strip_prefix('=')));
     Some(Ownership { stack: value(STACK_TAG)?.to_string(), address: Address::from_text(value(ADDRESS_TAG)?) })
 }
@@ -70,7 +66,9 @@ impl SimPortainer {
 fn find_env<'s>(server: &'s PortainerServer, identity: &Identity) -> Result<Option<&'s Environment>, BackendError> {
     Ok(match identity {
         Identity::Adopted { id } => {
-            let id: i64 = id.parse().map_err(|_| BackendError::invalid("400", format!("Invalid environment identifier route variable: {id}")))?;
+            let id: i64 = id.parse().map_err(|_| {
+                BackendError::invalid("400", format!("Invalid environment identifier route variable: {id}"))
+            })?;
             server.environments.iter().find(|e| e.id == id)
         }
         Identity::Named { name } => server.environments.iter().find(|e| &e.name == name),
@@ -125,27 +123,36 @@ impl Backend for SimPortainer {
     }
 
     fn execute<'a>(&'a self, op: &'a Operation) -> BoxFuture<'a, Outcome> {
-        let result = self.world.write(|world| execute(self, world, op)).and_then(|r| r).and_then(|()| match op.action {
-            Action::Delete => Ok(Observed::Absent),
-            _ => self.world.read(|world| observe(world, self.server(world)?, op.kind, &op.identity)).and_then(|r| r),
-        });
+        let result =
+            self.world.write(|world| execute(self, world, op)).and_then(|r| r).and_then(|()| match op.action {
+                Action::Delete => Ok(Observed::Absent),
+                _ => {
+                    self.world.read(|world| observe(world, self.server(world)?, op.kind, &op.identity)).and_then(|r| r)
+                }
+            });
         Box::pin(std::future::ready(result))
     }
 
     fn list_owned<'a>(&'a self, stack: &'a str) -> BoxFuture<'a, Result<Vec<OwnedObject>, BackendError>> {
-        let result = self.world.read(|world| {
-            let server = self.server(world)?;
-            Ok(server
-                .environments
-                .iter()
-                .filter_map(|env| {
-                    let owner = owner_of(server, env).filter(|o| o.stack == stack)?;
-                    let kind = owner.address.kind()?;
-                    Some(OwnedObject { kind, address: Some(owner.address), object: environment(world, server, env) })
-                })
-                .collect())
-        })
-        .and_then(|r| r);
+        let result = self
+            .world
+            .read(|world| {
+                let server = self.server(world)?;
+                Ok(server
+                    .environments
+                    .iter()
+                    .filter_map(|env| {
+                        let owner = owner_of(server, env).filter(|o| o.stack == stack)?;
+                        let kind = owner.address.kind()?;
+                        Some(OwnedObject {
+                            kind,
+                            address: Some(owner.address),
+                            object: environment(world, server, env),
+                        })
+                    })
+                    .collect())
+            })
+            .and_then(|r| r);
         Box::pin(std::future::ready(result))
     }
 
@@ -158,9 +165,8 @@ impl Backend for SimPortainer {
 fn observe(world: &World, server: &PortainerServer, kind: NodeKind, identity: &Identity) -> Outcome {
     match kind {
         NodeKind::EdgeComputeSetting => Ok(Observed::Present(settings(server))),
-        NodeKind::PortainerEnvironment => {
-            Ok(find_env(server, identity)?.map_or(Observed::Absent, |env| Observed::Present(environment(world, server, env))))
-        }
+        NodeKind::PortainerEnvironment => Ok(find_env(server, identity)?
+            .map_or(Observed::Absent, |env| Observed::Present(environment(world, server, env)))),
         other => Err(BackendError::unsupported(format!("{other} is not a Portainer resource"))),
     }
 }
@@ -183,9 +189,13 @@ fn execute(portainer: &SimPortainer, world: &mut World, op: &Operation) -> Resul
         (NodeKind::PortainerEnvironment, Action::Update) => {
             let server = portainer.server_mut(world)?;
             let Some(index) = find_env(server, &op.identity)?.map(|e| e.id) else {
-                return Err(http_error(404, "Unable to find an environment with the specified identifier inside the database"));
+                return Err(http_error(
+                    404,
+                    "Unable to find an environment with the specified identifier inside the database",
+                ));
             };
-            if let (Some(url), Some(env)) = (op.text(attr::URL), server.environments.iter_mut().find(|e| e.id == index)) {
+            if let (Some(url), Some(env)) = (op.text(attr::URL), server.environments.iter_mut().find(|e| e.id == index))
+            {
                 // Editing the URL does not re-key: Portainer keeps the EdgeKey it generated.
                 env.url = url.to_string();
             }
@@ -210,7 +220,10 @@ fn tag_id(server: &mut PortainerServer, name: &str) -> i64 {
 /// URL's host and its own `--tunnel-port` (portainer.md §1).
 fn create_environment(portainer: &SimPortainer, world: &mut World, op: &Operation) -> Result<(), BackendError> {
     let Identity::Named { name } = &op.identity else {
-        return Err(BackendError::invalid("400", format!("{}: an adopted environment must exist; edgeplan cannot create it with an ID", op.address)));
+        return Err(BackendError::invalid(
+            "400",
+            format!("{}: an adopted environment must exist; edgeplan cannot create it with an ID", op.address),
+        ));
     };
     let server = portainer.server(world)?;
     if let Some(existing) = server.environments.iter().find(|e| &e.name == name) {
@@ -277,7 +290,10 @@ fn delete_environment(portainer: &SimPortainer, world: &mut World, op: &Operatio
         if let Identity::Named { name } = &op.identity
             && server.environments.iter().any(|e| &e.name == name)
         {
-            return Err(BackendError::invalid("OperationNotPermitted", format!("environment `{name}` was not created by edgeplan")));
+            return Err(BackendError::invalid(
+                "OperationNotPermitted",
+                format!("environment `{name}` was not created by edgeplan"),
+            ));
         }
         return Ok(());
     }

@@ -6,6 +6,7 @@
 //! several processes write: they are read, changed and stored under the store's lock, and a
 //! plain write-back never overwrites them.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use edgeplan_model::{BackendError, Clock};
@@ -75,8 +76,10 @@ pub struct SimWorld {
     world: Mutex<World>,
     store: Box<dyn WorldStore>,
     clock: VirtualClock,
-    /// The world's time when this session started: the virtual clock counts from here.
-    base: u64,
+    /// The world's time when the virtual clock read zero: the clock counts from here. It moves
+    /// on when the world itself moved ahead of the clock (settled, or edited by hand), so the
+    /// world never runs ahead of the clock the engine waits on.
+    base: AtomicU64,
 }
 
 impl std::fmt::Debug for SimWorld {
@@ -88,7 +91,7 @@ impl std::fmt::Debug for SimWorld {
 impl SimWorld {
     pub fn new(world: World, store: Box<dyn WorldStore>) -> Arc<SimWorld> {
         let base = world.now;
-        Arc::new(SimWorld { world: Mutex::new(world), store, clock: VirtualClock::new(), base })
+        Arc::new(SimWorld { world: Mutex::new(world), store, clock: VirtualClock::new(), base: AtomicU64::new(base) })
     }
 
     /// A world kept in memory only.
@@ -104,9 +107,19 @@ impl SimWorld {
 
     /// Let the world's clock catch up with the virtual clock.
     fn catch_up(&self, world: &mut World) {
-        let target = self.base.saturating_add(self.clock.now().as_secs());
+        let target = self.base.load(Ordering::SeqCst).saturating_add(self.clock.now().as_secs());
         if target > world.now {
             world.advance(target - world.now);
+        }
+    }
+
+    /// After the world moved on by itself, let the virtual clock count from its new time:
+    /// otherwise the world would stand still until the clock caught up, and every modelled
+    /// wait after it would take that much longer.
+    fn resync(&self, world: &World) {
+        let clock = self.clock.now().as_secs();
+        if world.now > self.base.load(Ordering::SeqCst).saturating_add(clock) {
+            self.base.store(world.now - clock, Ordering::SeqCst);
         }
     }
 
@@ -163,7 +176,8 @@ impl SimWorld {
             })
             .map_err(|message| BackendError::Transport { message, retryable: false })?;
         put_shared(&mut self.lock(), &shared);
-        result.ok_or_else(|| BackendError::Transport { message: "the world store did not run".into(), retryable: false })
+        result
+            .ok_or_else(|| BackendError::Transport { message: "the world store did not run".into(), retryable: false })
     }
 
     /// A copy of the world as it is now.
@@ -177,7 +191,9 @@ impl SimWorld {
     pub fn run_until_settled(&self) -> crate::Settled {
         let mut world = self.lock();
         self.catch_up(&mut world);
-        world.run_until_settled()
+        let settled = world.run_until_settled();
+        self.resync(&world);
+        settled
     }
 
     /// Change the world behind the backends' back (tests: someone edits it by hand).
@@ -185,6 +201,7 @@ impl SimWorld {
         let mut world = self.lock();
         let result = f(&mut world);
         world.reconcile();
+        self.resync(&world);
         result
     }
 }

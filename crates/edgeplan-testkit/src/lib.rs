@@ -127,10 +127,7 @@ pub fn run<F: std::future::Future>(session: &Session, future: F) -> F::Output {
 pub fn plan_and_apply(session: &Session, options: &ApplyOptions) -> (Planned, ApplyReport) {
     run(session, async {
         let planned = session.plan().await;
-        let report = session
-            .apply(&planned, None, options, &NoProgress, None, false)
-            .await
-            .expect("no lock to lose");
+        let report = session.apply(&planned, None, options, &NoProgress, None, false).await.expect("no lock to lose");
         (planned, report)
     })
 }

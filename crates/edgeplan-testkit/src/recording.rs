@@ -14,9 +14,17 @@ use edgeplan_model::{
 #[derive(Debug, Clone)]
 pub enum Call {
     /// An observe batch: the scope and the addresses asked for, in order.
-    Observe { scope: Scope, addresses: Vec<String> },
-    Execute { scope: Scope, operation: Box<Operation> },
-    ListOwned { scope: Scope },
+    Observe {
+        scope: Scope,
+        addresses: Vec<String>,
+    },
+    Execute {
+        scope: Scope,
+        operation: Box<Operation>,
+    },
+    ListOwned {
+        scope: Scope,
+    },
 }
 
 #[derive(Default)]
@@ -110,7 +118,8 @@ impl Backend for Recording {
 impl Connector for RecordingConnector {
     fn connect<'a>(&'a self, scope: &'a Scope) -> BoxFuture<'a, Result<Arc<dyn Backend>, BackendError>> {
         Box::pin(async move {
-            let refused = self.shared.unreachable.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(scope);
+            let refused =
+                self.shared.unreachable.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(scope);
             if refused {
                 return Err(BackendError::Transport {
                     message: format!("{scope}: the credentials have expired"),

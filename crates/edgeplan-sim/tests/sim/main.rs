@@ -1,4 +1,4 @@
-//! The simulated world: its files, what backends observe in it, and how it behaves.
+//! The simulated world: its files, what the engine observes in it, and how it behaves.
 
 mod behaviour;
 mod common;
