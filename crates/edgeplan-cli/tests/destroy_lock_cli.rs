@@ -146,12 +146,18 @@ fn edgeplan_pid(world: &str) -> Option<u32> {
 
 #[test]
 fn sigint_releases_the_lock() {
+    a_signal_releases_the_lock("-INT");
+}
+
+#[test]
+fn sigterm_releases_the_lock() {
+    a_signal_releases_the_lock("-TERM");
+}
+
+fn a_signal_releases_the_lock(signal: &str) {
     // Apply holds the lock while it waits at its prompt, which needs a terminal: `script`
-    // (util-linux) gives it one. Without `script` there is nothing to test here.
-    if std::process::Command::new("script").arg("--version").output().is_err() {
-        eprintln!("skipped: no `script` to provide a terminal");
-        return;
-    }
+    // (util-linux's bsdutils, on every Debian) gives it one.
+    assert!(std::process::Command::new("script").arg("--version").output().is_ok(), "`script` provides the terminal");
     let scratch = ScratchWorld::copy_of("testdata/worlds/seed.yaml");
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let command =
@@ -173,14 +179,14 @@ fn sigint_releases_the_lock() {
         assert!(std::time::Instant::now() < deadline, "apply never took the lock");
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
-    let status = std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status().expect("kill runs");
+    let status = std::process::Command::new("kill").args([signal, &pid.to_string()]).status().expect("kill runs");
     assert!(status.success());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     while edgeplan_pid(&scratch.path).is_some() {
-        assert!(std::time::Instant::now() < deadline, "apply did not stop on SIGINT");
+        assert!(std::time::Instant::now() < deadline, "apply did not stop on {signal}");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let _ = child.kill();
     let _ = child.wait();
-    assert!(world_of(&scratch).kubernetes.iter().all(|c| c.leases.is_empty()), "SIGINT released the lease");
+    assert!(world_of(&scratch).kubernetes.iter().all(|c| c.leases.is_empty()), "{signal} released the lease");
 }
