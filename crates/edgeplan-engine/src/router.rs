@@ -18,12 +18,13 @@ use crate::clock::join_all;
 
 type Attributes = BTreeMap<Attr, Value>;
 type Outcome = Result<Observed, BackendError>;
+type Connected = Result<Arc<dyn Backend>, BackendError>;
 
 /// Routes nodes to the backend serving their scope; one connection per scope, opened once.
 pub struct Router {
     connector: Arc<dyn Connector>,
     stack: String,
-    backends: Mutex<BTreeMap<Scope, Result<Arc<dyn Backend>, BackendError>>>,
+    backends: Mutex<BTreeMap<Scope, Connected>>,
 }
 
 impl Router {
@@ -48,7 +49,7 @@ impl Router {
         self.lock().entry(scope.clone()).or_insert(connected).clone()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Scope, Result<Arc<dyn Backend>, BackendError>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Scope, Connected>> {
         self.backends.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 

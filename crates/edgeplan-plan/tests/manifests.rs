@@ -71,13 +71,16 @@ fn the_agent_renders_seven_objects_and_reads_back_the_same_attributes() {
         ["Namespace", "ServiceAccount", "ClusterRoleBinding", "Service", "ConfigMap", "Secret", "Deployment"]
     );
     // Every object carries the stack's ownership labels; the refs a backend fetches to
-    // observe the node are exactly these objects.
+    // observe the node are these objects and, read only to diagnose a mismatch, the EDGE_ID
+    // ConfigMap Portainer's install script creates.
     for object in &objects {
         assert_eq!(manifests::ownership_of(&object.metadata().labels), Some(ownership()), "{}", object.key());
     }
     let rendered: BTreeSet<_> = objects.iter().map(Manifest::object_ref).collect();
     let fetched: BTreeSet<_> = manifests::object_refs(&agent_node()).into_iter().collect();
-    assert_eq!(rendered, fetched);
+    let read_only: Vec<_> = fetched.difference(&rendered).map(|r| (r.kind.as_str(), r.name.as_str())).collect();
+    assert!(rendered.is_subset(&fetched));
+    assert_eq!(read_only, [("ConfigMap", "portainer-agent-edge-id")]);
 
     let mut live = LiveObject::new("portainer/portainer-agent");
     live.manifests = objects.clone();

@@ -28,7 +28,10 @@ pub enum WorldError {
          ({FORMAT_VERSION}): upgrade edgeplan"
     )]
     NewerVersion { found: u64 },
-    #[error("format_version {found} is not a world format (this edgeplan reads {FORMAT_VERSION})")]
+    #[error(
+        "the world file has format_version {found}, older than this edgeplan reads \
+         ({FORMAT_VERSION}): start from a world in testdata/worlds"
+    )]
     UnsupportedVersion { found: u64 },
     /// Well-formed YAML describing an impossible world (a subnet in no VPC, two main tables…).
     #[error("{path}: {message}")]

@@ -637,6 +637,13 @@ fn record(lease: &Lease) -> LeaseRecord {
     }
 }
 
+/// A fresh version, above every version any lease of this cluster ever had.
+fn next_resource_version(cluster: &mut KubeCluster) -> u64 {
+    let highest = cluster.leases.iter().map(|l| l.resource_version).max().unwrap_or(0);
+    cluster.last_resource_version = cluster.last_resource_version.max(highest) + 1;
+    cluster.last_resource_version
+}
+
 fn stale(name: &str) -> BackendError {
     BackendError::Conflict {
         message: format!(
@@ -685,7 +692,7 @@ impl LeaseStore for SimKube {
                 lease_duration_seconds: lease.duration_seconds,
                 acquire_time: lease.acquired_at,
                 renew_time: lease.renewed_at,
-                resource_version: 1,
+                resource_version: next_resource_version(cluster),
             };
             let answer = record(&stored);
             cluster.leases.push(stored);
@@ -696,19 +703,21 @@ impl LeaseStore for SimKube {
 
     fn replace_lease<'a>(&'a self, lease: &'a LeaseRecord) -> BoxFuture<'a, Result<LeaseRecord, BackendError>> {
         let result = self.with_cluster(|cluster| {
-            let Some(stored) =
-                cluster.leases.iter_mut().find(|l| l.namespace == lease.namespace && l.name == lease.name)
+            let Some(index) =
+                cluster.leases.iter().position(|l| l.namespace == lease.namespace && l.name == lease.name)
             else {
                 return Err(not_found("Lease", &lease.name));
             };
-            if stored.resource_version.to_string() != lease.resource_version {
+            if cluster.leases[index].resource_version.to_string() != lease.resource_version {
                 return Err(stale(&lease.name));
             }
+            let version = next_resource_version(cluster);
+            let stored = &mut cluster.leases[index];
             stored.holder_identity = lease.holder.clone();
             stored.lease_duration_seconds = lease.duration_seconds;
             stored.acquire_time = lease.acquired_at;
             stored.renew_time = lease.renewed_at;
-            stored.resource_version += 1;
+            stored.resource_version = version;
             Ok(record(stored))
         });
         Box::pin(std::future::ready(result))

@@ -5,7 +5,7 @@
 //! # The world file
 //!
 //! ```yaml
-//! format_version: 1          # refused if newer than this crate
+//! format_version: 2          # refused unless exactly this crate's version
 //! now: 0                     # the virtual clock, seconds
 //! aws:                       # per account: iam (roles, managed policies with versions),
 //!   - account: "123456789012"  # regions (AZ name→ID map, vpcs, subnets, route_tables,

@@ -400,6 +400,10 @@ pub struct KubeCluster {
     /// `coordination.k8s.io/v1` Leases (edgeplan's stack lock), with the spec's field names.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub leases: Vec<Lease>,
+    /// The last resourceVersion this cluster handed out. Like the API server's, versions are
+    /// never reused, so a lease deleted and created again cannot be written at an old version.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub last_resource_version: u64,
 }
 
 /// A Lease's metadata and spec. Times are wall-clock Unix seconds (`MicroTime` in the API):

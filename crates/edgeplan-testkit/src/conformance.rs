@@ -40,8 +40,8 @@ use std::sync::Arc;
 use edgeplan_engine::router::client_token;
 use edgeplan_model::backend::LeaseRecord;
 use edgeplan_model::{
-    Action, Address, Attr, Backend, BackendError, Compare, Connector, Expr, LeaseStore, LiveObject, Node, Observed,
-    Operation, OwnedObject, Ownership, Request, Role, Scope, Value,
+    Action, Address, Attr, Backend, BackendError, BoxFuture, Compare, Connector, Expr, LeaseStore, LiveObject, Node,
+    Observed, Operation, OwnedObject, Ownership, Request, Role, Scope, Value,
 };
 use edgeplan_plan::{facts, manifests};
 
@@ -61,12 +61,15 @@ pub trait Harness {
     /// Names the backend in messages (`simulator`, `aws-sdk against moto`).
     fn name(&self) -> String;
 
-    /// A new, isolated world and a connector over it.
-    fn fresh(&self) -> Result<(Self::World, Arc<dyn Connector>), String>;
+    /// A new, isolated world and a connector over it (a new in-memory world; a reset server).
+    fn fresh(&self) -> BoxFuture<'_, Fresh<Self::World>>;
 
     /// What to check, per scope.
     fn scopes(&self) -> Vec<ScopeSuite<Self::World>>;
 }
+
+/// A new world and a connector over it, or why not.
+pub type Fresh<W> = Result<(W, Arc<dyn Connector>), String>;
 
 /// Everything checked in one scope.
 pub struct ScopeSuite<W> {
@@ -104,8 +107,10 @@ pub struct Case<W> {
     pub plant_foreign: Plant<W>,
 }
 
-/// Plants, behind the backend's back, someone else's object with a case's name or natural key.
-pub type Plant<W> = Box<dyn Fn(&W, &Foreign<'_>) -> Result<(), String>>;
+/// Plants, behind the backend's back, someone else's object with a case's name or natural key
+/// (for a real-protocol backend, a call of its own client on the fake server: hence a future,
+/// which takes what it needs from the world and the [`Foreign`] before it is returned).
+pub type Plant<W> = Box<dyn Fn(&W, Foreign<'_>) -> BoxFuture<'static, Result<(), String>>>;
 
 /// What a planted foreign object is.
 #[derive(Debug, Clone, Copy)]
@@ -552,7 +557,7 @@ pub fn validate_case<W>(scope: &Scope, case: &Case<W>) -> Result<(), String> {
 /// owned, with the same ID (and, for Kubernetes kinds, every object the engine rendered).
 pub async fn check_create<H: Harness>(harness: &H, scope: &Scope, case: &Case<H::World>) -> Result<(), String> {
     let at = label(scope, &case.name);
-    let (_world, connector) = harness.fresh().map_err(&at)?;
+    let (_world, connector) = harness.fresh().await.map_err(&at)?;
     let backend = connect(&*connector, scope).await.map_err(&at)?;
     let node = &case.node;
     let before = observe_ok(&*backend, node, &case.create).await.map_err(&at)?;
@@ -590,7 +595,7 @@ pub async fn check_create<H: Harness>(harness: &H, scope: &Scope, case: &Case<H:
 /// `list_owned` finds exactly one.
 pub async fn check_retried_create<H: Harness>(harness: &H, scope: &Scope, case: &Case<H::World>) -> Result<(), String> {
     let at = label(scope, &case.name);
-    let (_world, connector) = harness.fresh().map_err(&at)?;
+    let (_world, connector) = harness.fresh().await.map_err(&at)?;
     let backend = connect(&*connector, scope).await.map_err(&at)?;
     let node = &case.node;
     let op = operation(STACK, node, Action::Create, &case.create, None).map_err(&at)?;
@@ -613,7 +618,7 @@ pub async fn check_retried_create<H: Harness>(harness: &H, scope: &Scope, case: 
 /// succeeds (a retried delete finds nothing left to do).
 pub async fn check_update_delete<H: Harness>(harness: &H, scope: &Scope, case: &Case<H::World>) -> Result<(), String> {
     let at = label(scope, &case.name);
-    let (_world, connector) = harness.fresh().map_err(&at)?;
+    let (_world, connector) = harness.fresh().await.map_err(&at)?;
     let backend = connect(&*connector, scope).await.map_err(&at)?;
     let changes = case.update.changes;
     let compare = case.node.kind.decl().desired_decl(changes).map_or(Compare::Exact, |d| d.compare);
@@ -669,7 +674,7 @@ pub async fn check_update_delete<H: Harness>(harness: &H, scope: &Scope, case: &
 /// kind, address and ID); `list_owned(OTHER_STACK)` never finds it.
 pub async fn check_list_owned<H: Harness>(harness: &H, scope: &Scope, case: &Case<H::World>) -> Result<(), String> {
     let at = label(scope, &case.name);
-    let (_world, connector) = harness.fresh().map_err(&at)?;
+    let (_world, connector) = harness.fresh().await.map_err(&at)?;
     let backend = connect(&*connector, scope).await.map_err(&at)?;
     empty(&list(&*backend, STACK).await.map_err(&at)?, STACK).map_err(&at)?;
     empty(&list(&*backend, OTHER_STACK).await.map_err(&at)?, OTHER_STACK).map_err(&at)?;
@@ -702,9 +707,10 @@ async fn foreign_variant<H: Harness>(
     owner: Option<&Ownership>,
 ) -> Result<(), String> {
     let node = &case.node;
-    let (world, connector) = harness.fresh()?;
+    let (world, connector) = harness.fresh().await?;
     let backend = connect(&*connector, scope).await?;
-    (case.plant_foreign)(&world, &Foreign { stack: STACK, address: &node.address, owner })
+    (case.plant_foreign)(&world, Foreign { stack: STACK, address: &node.address, owner })
+        .await
         .map_err(|e| format!("planting the foreign object failed: {e}"))?;
     let not_ours = |observed: &Observed, when: &str| -> Result<(), String> {
         match observed.live().and_then(|l| l.owner.as_ref()) {
@@ -751,7 +757,7 @@ async fn foreign_variant<H: Harness>(
 /// Property 6: the probe fails with `NotFound`, and leaves nothing behind.
 pub async fn check_not_found<H: Harness>(harness: &H, scope: &Scope, probe: &Probe) -> Result<(), String> {
     let at = label(scope, &probe.name);
-    let (_world, connector) = harness.fresh().map_err(&at)?;
+    let (_world, connector) = harness.fresh().await.map_err(&at)?;
     let backend = connect(&*connector, scope).await.map_err(&at)?;
     let observed = observe_ok(&*backend, &probe.node, &probe.attributes).await.map_err(&at)?;
     let live = derived(&probe.node, &observed);
@@ -765,17 +771,25 @@ pub async fn check_not_found<H: Harness>(harness: &H, scope: &Scope, probe: &Pro
 
 /// Property 6: a backend has a lease store exactly when the suite says so. With one: a missing
 /// lease is `Ok(None)`; creating an existing one is `Conflict`; replacing or deleting at a stale
-/// resource version is `Conflict`; deleting a missing one is `NotFound`; the inventory round-trips,
-/// and storing it empty removes it.
+/// resource version is `Conflict`, including a version of a lease that was deleted and created
+/// again since (resource versions never come back, as on an API server); deleting a missing one
+/// is `NotFound`; the inventory round-trips, and storing it empty removes it.
 pub async fn check_leases<H: Harness>(harness: &H, scope: &Scope, target: Option<&LeaseTarget>) -> Result<(), String> {
     let at = label(scope, "leases");
-    let (_world, connector) = harness.fresh().map_err(&at)?;
+    let (_world, connector) = harness.fresh().await.map_err(&at)?;
     let backend = connect(&*connector, scope).await.map_err(&at)?;
     match (target, backend.leases()) {
         (None, None) => Ok(()),
         (None, Some(_)) => Err(at("the backend has a lease store the suite does not expect".to_string())),
         (Some(_), None) => Err(at("expected a lease store, the backend has none".to_string())),
-        (Some(target), Some(store)) => leases(store, target).await.map_err(at),
+        (Some(target), Some(store)) => {
+            // Both halves run: a failure of one says nothing about the other.
+            let failures: Vec<String> = [leases(store, target).await, inventory(store, target).await]
+                .into_iter()
+                .filter_map(Result::err)
+                .collect();
+            if failures.is_empty() { Ok(()) } else { Err(at(failures.join("; "))) }
+        }
     }
 }
 
@@ -865,6 +879,40 @@ async fn leases(store: &dyn LeaseStore, target: &LeaseTarget) -> Result<(), Stri
         return fail("delete of a missing lease: expected Err(NotFound), saw", outcome(&missing));
     }
 
+    // Created again, it is a new object: every version of the deleted one is stale for it (a
+    // holder that lost its lease to `unlock` must not overwrite or delete the next holder's).
+    let next = LeaseRecord { holder: "conformance-holder-4".to_string(), ..wanted.clone() };
+    let reborn = store.create_lease(&next).await.map_err(|e| format!("create after the delete failed: {e:?}"))?;
+    let old = [&created.resource_version, &replaced.resource_version];
+    let stale =
+        store.replace_lease(&LeaseRecord { holder: "conformance-holder-1".to_string(), ..created.clone() }).await;
+    if !is_conflict(&stale) {
+        return Err(format!(
+            "replace at version {} of the deleted lease, after it was created again (at version {}; the \
+             deleted one had {old:?}): expected Err(Conflict), saw {}",
+            created.resource_version,
+            reborn.resource_version,
+            outcome(&stale)
+        ));
+    }
+    for version in old {
+        let stale = store.delete_lease(namespace, name, version).await;
+        if !is_conflict(&stale) {
+            return Err(format!(
+                "delete at version {version} of the deleted lease, after it was created again (at version {}): \
+                 expected Err(Conflict), saw {}",
+                reborn.resource_version,
+                outcome(&stale)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The inventory round-trips; storing it empty removes it.
+async fn inventory(store: &dyn LeaseStore, target: &LeaseTarget) -> Result<(), String> {
+    let (namespace, name) = (target.namespace.as_str(), target.name.as_str());
+    let fail = |what: &str, result: String| Err(format!("{what}: {result}"));
     let inventory = format!("{name}-inventory");
     let records = vec![
         Scope::Kubernetes { context: "conformance".to_string() }.to_record(),
@@ -907,7 +955,7 @@ async fn leases(store: &dyn LeaseStore, target: &LeaseTarget) -> Result<(), Stri
 /// per address; another stack finds none of them.
 pub async fn check_batch<H: Harness>(harness: &H, suite: &ScopeSuite<H::World>) -> Result<(), String> {
     let at = label(&suite.scope, "all cases");
-    let (_world, connector) = harness.fresh().map_err(&at)?;
+    let (_world, connector) = harness.fresh().await.map_err(&at)?;
     let backend = connect(&*connector, &suite.scope).await.map_err(&at)?;
     let mut ids = Vec::new();
     for case in &suite.cases {

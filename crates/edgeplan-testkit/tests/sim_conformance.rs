@@ -16,7 +16,8 @@ use edgeplan_sim::{
     SimConnector, SimWorld, Subnet, Tags, World,
 };
 use edgeplan_testkit::conformance::{
-    self, Attributes, Case, Foreign, LeaseTarget, OTHER_STACK, Probe, Property, Report, STACK, ScopeSuite, Update,
+    self, Attributes, Case, Foreign, Fresh, LeaseTarget, OTHER_STACK, Plant, Probe, Property, Report, STACK,
+    ScopeSuite, Update,
 };
 
 const SEED_WORLD: &str = "testdata/worlds/seed.yaml";
@@ -40,6 +41,8 @@ struct SimHarness {
     world: World,
     name: String,
     wrap: Wrap,
+    /// Check only this scope.
+    only: Option<Scope>,
 }
 
 impl SimHarness {
@@ -48,7 +51,12 @@ impl SimHarness {
             world: edgeplan_testkit::world(SEED_WORLD),
             name: "simulator (seed world)".to_string(),
             wrap: |c| c,
+            only: None,
         }
+    }
+
+    fn scope(scope: Scope) -> SimHarness {
+        SimHarness { name: format!("simulator (seed world), {scope}"), only: Some(scope), ..SimHarness::seed() }
     }
 
     fn faulty(fault: Fault) -> SimHarness {
@@ -83,14 +91,15 @@ impl conformance::Harness for SimHarness {
         self.name.clone()
     }
 
-    fn fresh(&self) -> Result<(Arc<SimWorld>, Arc<dyn Connector>), String> {
+    fn fresh(&self) -> BoxFuture<'_, Fresh<Arc<SimWorld>>> {
         let world = edgeplan_testkit::sim(self.world.clone());
         let connector: Arc<dyn Connector> = Arc::new(SimConnector::new(Arc::clone(&world)));
-        Ok((world, (self.wrap)(connector)))
+        Box::pin(std::future::ready(Ok((world, (self.wrap)(connector)))))
     }
 
     fn scopes(&self) -> Vec<ScopeSuite<Arc<SimWorld>>> {
-        vec![aws_suite(), staging_suite(), prod_suite(self.seed_edge_key()), portainer_suite()]
+        let all = vec![aws_suite(), staging_suite(), prod_suite(self.seed_edge_key()), portainer_suite()];
+        all.into_iter().filter(|s| self.only.as_ref().is_none_or(|only| *only == s.scope)).collect()
     }
 }
 
@@ -135,6 +144,11 @@ fn map(pairs: &[(&str, &str)]) -> Value {
 
 fn strings(items: &[&str]) -> Value {
     Value::List(items.iter().map(|s| Value::str(*s)).collect())
+}
+
+/// A plant that edits the simulated world at once.
+fn planted(plant: impl Fn(&SimWorld, Foreign<'_>) -> Result<(), String> + 'static) -> Plant<Arc<SimWorld>> {
+    Box::new(move |world: &Arc<SimWorld>, foreign: Foreign<'_>| Box::pin(std::future::ready(plant(world, foreign))))
 }
 
 /// `attributes` with `changes` set to `value`.
@@ -219,7 +233,7 @@ fn aws_suite() -> ScopeSuite<Arc<SimWorld>> {
         create: subnet_create,
         // CreateSubnet refuses a CIDR that overlaps another subnet of the VPC.
         conflict_on_foreign: true,
-        plant_foreign: Box::new(|world: &Arc<SimWorld>, foreign: &Foreign<'_>| {
+        plant_foreign: planted(|world: &SimWorld, foreign: Foreign<'_>| {
             let tags = ownership_tags(foreign.owner, tags(&[("Name", "someone-elses-subnet")]));
             edit_region(world, |region| {
                 region.subnets.push(Subnet {
@@ -255,7 +269,7 @@ fn aws_suite() -> ScopeSuite<Arc<SimWorld>> {
         create: rule_create,
         // AuthorizeSecurityGroupIngress refuses a duplicate rule (InvalidPermission.Duplicate).
         conflict_on_foreign: true,
-        plant_foreign: Box::new(|world: &Arc<SimWorld>, foreign: &Foreign<'_>| {
+        plant_foreign: planted(|world: &SimWorld, foreign: Foreign<'_>| {
             let tags = ownership_tags(foreign.owner, Tags::new());
             edit_region(world, |region| {
                 if let Some(group) = region.security_groups.iter_mut().find(|g| g.id == CLUSTER_SG) {
@@ -283,7 +297,7 @@ fn aws_suite() -> ScopeSuite<Arc<SimWorld>> {
         create: sg_create,
         // CreateSecurityGroup refuses a name the VPC already has (InvalidGroup.Duplicate).
         conflict_on_foreign: true,
-        plant_foreign: Box::new(|world: &Arc<SimWorld>, foreign: &Foreign<'_>| {
+        plant_foreign: planted(|world: &SimWorld, foreign: Foreign<'_>| {
             // The name the simulator gives the stack's group.
             let name = format!("edgeplan-{}-{}", foreign.stack, foreign.address.as_str().replace('.', "-"));
             let tags = ownership_tags(foreign.owner, tags(&[("Name", "someone-elses-group")]));
@@ -376,7 +390,7 @@ fn staging_suite() -> ScopeSuite<Arc<SimWorld>> {
         create: service_create,
         // Server-side apply writes over a Service of the same name.
         conflict_on_foreign: false,
-        plant_foreign: Box::new(|world: &Arc<SimWorld>, foreign: &Foreign<'_>| {
+        plant_foreign: planted(|world: &SimWorld, foreign: Foreign<'_>| {
             let labels = ownership_tags(foreign.owner, tags(&[("app", "someone-else")]));
             edit_cluster(world, "staging", |cluster| {
                 cluster.services.push(Service {
@@ -435,7 +449,7 @@ fn prod_suite(edge_key: SecretText) -> ScopeSuite<Arc<SimWorld>> {
         create,
         // Server-side apply writes over objects of the same names.
         conflict_on_foreign: false,
-        plant_foreign: Box::new(|world: &Arc<SimWorld>, foreign: &Foreign<'_>| {
+        plant_foreign: planted(|world: &SimWorld, foreign: Foreign<'_>| {
             let labels = ownership_tags(foreign.owner, Tags::new());
             edit_cluster(world, "prod", |cluster| {
                 cluster.namespaces.push("portainer".to_string());
@@ -506,7 +520,7 @@ fn portainer_suite() -> ScopeSuite<Arc<SimWorld>> {
         create: env_create,
         // POST /api/endpoints answers 409 for a name that is taken.
         conflict_on_foreign: true,
-        plant_foreign: Box::new(|world: &Arc<SimWorld>, foreign: &Foreign<'_>| {
+        plant_foreign: planted(|world: &SimWorld, foreign: Foreign<'_>| {
             world.edit(|w| {
                 let server =
                     w.portainer.iter_mut().find(|p| p.url == PORTAINER_URL).ok_or("no Portainer to plant in")?;
@@ -561,14 +575,11 @@ fn portainer_suite() -> ScopeSuite<Arc<SimWorld>> {
 
 // ----- the simulator conforms -----------------------------------------------------------------
 
+/// The suite covers every case, property and scope it is meant to (whatever the outcome).
 #[test]
-fn the_simulator_conforms() {
-    let harness = SimHarness::seed();
-    let report = conformance::run_blocking(&harness);
-    // Every property ran on every case the suite is meant to cover.
-    let cases =
-        ["NlbSubnet", "ClusterSgRule", "VpceSecurityGroup", "TunnelService", "AgentObjects", "PortainerEnvironment"];
-    for case in cases {
+fn the_suite_covers_every_case_and_scope() {
+    let report = conformance::run_blocking(&SimHarness::seed());
+    for case in ALL_CASES {
         for property in [
             Property::Case,
             Property::Create,
@@ -583,10 +594,37 @@ fn the_simulator_conforms() {
     let scopes: BTreeSet<String> = report.checks.iter().map(|c| c.scope.to_string()).collect();
     assert_eq!(scopes.len(), 4, "expected the AWS, two kube and the Portainer scopes, saw {scopes:?}");
     let runs = |property: Property| report.checks.iter().filter(|c| c.property == property).count();
-    assert_eq!(runs(Property::NotFound), 6, "one not-found probe per scope at least");
+    assert_eq!(runs(Property::NotFound), 6, "the not-found probes: two AWS, one per kube context, two Portainer");
     assert_eq!(runs(Property::Leases), 4, "the lease check runs on every scope");
     assert_eq!(runs(Property::Batch), 4, "the batch check runs on every scope");
-    report.assert_conforms();
+    // Every case is valid: a harness defect would hide the backend's behaviour.
+    let invalid: Vec<&str> = report
+        .checks
+        .iter()
+        .filter(|c| c.property == Property::Case && c.result.is_err())
+        .map(|c| c.subject.as_str())
+        .collect();
+    assert!(invalid.is_empty(), "invalid cases: {invalid:?}");
+}
+
+#[test]
+fn the_simulated_aws_backend_conforms() {
+    conformance::run_blocking(&SimHarness::scope(aws())).assert_conforms();
+}
+
+#[test]
+fn the_simulated_kubernetes_backend_conforms_in_staging() {
+    conformance::run_blocking(&SimHarness::scope(kube("staging"))).assert_conforms();
+}
+
+#[test]
+fn the_simulated_kubernetes_backend_conforms_in_prod() {
+    conformance::run_blocking(&SimHarness::scope(kube("prod"))).assert_conforms();
+}
+
+#[test]
+fn the_simulated_portainer_backend_conforms() {
+    conformance::run_blocking(&SimHarness::scope(portainer())).assert_conforms();
 }
 
 #[test]
@@ -846,5 +884,6 @@ fn a_lease_store_without_optimistic_concurrency_fails_leases() {
     let failed: Vec<String> =
         report.failures().filter(|c| c.property == Property::Leases).map(|c| c.scope.to_string()).collect();
     assert_eq!(failed.len(), 2, "both kube scopes fail the lease check: {failed:?}");
-    assert!(report.describe_failures().contains("stale version"), "{}", report.describe_failures());
+    let failures = report.describe_failures();
+    assert!(failures.contains("replace at a stale version: expected Err(Conflict)"), "{failures}");
 }

@@ -48,3 +48,14 @@ impl ScratchWorld {
         self.dir.path().join(name).display().to_string()
     }
 }
+
+/// The world a file describes, less the clusters' resourceVersion counters: taking and
+/// releasing the stack lock moves them (as it moves a real API server's), and nothing else.
+#[allow(dead_code)] // not every test binary compares worlds
+pub fn infrastructure(text: &str) -> Option<edgeplan_sim::World> {
+    let mut world = edgeplan_sim::load(text).ok()?;
+    for cluster in &mut world.kubernetes {
+        cluster.last_resource_version = 0;
+    }
+    Some(world)
+}

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use base64::Engine as _;
 use edgeplan_engine::{Session, StepError};
 use edgeplan_model::attr;
 use edgeplan_model::{Action, Address, BackendError, Observed, Ownership, SecretText, Value};
@@ -409,6 +410,23 @@ fn the_agent_connects_only_with_the_canonical_key_pointed_at_the_endpoint() {
     let secret = world.cluster("prod").expect("prod").secrets.iter().find_map(|o| o.data.get("EDGE_KEY")).cloned();
     let secret = secret.expect("the agent's Secret holds its key");
     assert!(!format!("{:?}", sim.observe_all()).contains(&secret));
+
+    // A key for the endpoint with another server's fingerprint in field 3: chisel refuses it.
+    let vpce_dns = sim.text("consumer.prod.vpce", attr::DNS_NAME).expect("the endpoint's DNS name");
+    let other_server = format!("{PORTAINER_URL}|{vpce_dns}:8000|kYn0UODEPbbKqmZaOLDuafHfTiFFLm7Da0GQxNcIxUQ=|1");
+    let other_server = base64::engine::general_purpose::STANDARD_NO_PAD.encode(other_server);
+    sim.execute(agent, Action::Update, |a| {
+        a.insert(attr::AGENT_EDGE_KEY, Value::Secret(SecretText::new(other_server.as_str())));
+    })
+    .expect("the agent is updated");
+    sim.settle();
+    let (state, line) = agent_status(&sim);
+    assert_eq!(state, "polling");
+    assert!(line.starts_with("client: Invalid fingerprint"), "{line}");
+    let live = sim.live(agent);
+    assert_eq!(live.flag(attr::KEY_CANONICAL), Some(true), "a well-formed key");
+    assert_eq!(live.text(attr::AGENT_STATE), Some("wrong-server"));
+    assert!(!sim.world.snapshot().portainer[0].environments[0].tunnel_connected);
 
     // Another EDGE_ID than the one the environment registered is refused.
     sim.execute(agent, Action::Update, |a| {

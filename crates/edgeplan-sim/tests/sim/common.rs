@@ -25,6 +25,7 @@ pub(crate) const FLEET_WORLD: &str = include_str!("../../../../testdata/worlds/f
 pub(crate) const ACCOUNT: &str = "123456789012";
 pub(crate) const PARTNER_ACCOUNT: &str = "210987654321";
 pub(crate) const REGION: &str = "eu-west-1";
+pub(crate) const PORTAINER_URL: &str = "https://portainer.example.com";
 
 /// The provider's private subnet for the NLB: the subnet, its own route table, the association.
 pub(crate) const PRIVATE_SUBNET: [&str; 3] =

@@ -32,7 +32,7 @@ portainer:
 ";
     assert_eq!(load(text), Err(WorldError::UnsupportedVersion { found: 1 }));
     let message = load(text).unwrap_err().to_string();
-    assert!(message.contains("format_version 1") && message.contains("reads 2"), "{message}");
+    assert!(message.contains("format_version 1") && message.contains("older") && message.contains("(2)"), "{message}");
     assert!(!message.contains("revision"), "refused for its version, not a field: {message}");
     // The same world at version 2 is refused for the field it does not know.
     let error = load(&text.replace("format_version: 1", "format_version: 2")).unwrap_err();

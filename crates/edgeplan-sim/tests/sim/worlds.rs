@@ -181,7 +181,8 @@ fn the_fleet_world_shows_its_traps() {
     let analytics = world.cluster("analytics").expect("the analytics cluster");
     let pod_edge_id = analytics.config_maps.iter().find_map(|c| c.data.get("edge.id")).expect("the agent's EDGE_ID");
     assert_ne!(env.text(attr::EDGE_ID), Some(pod_edge_id.as_str()));
-    assert_ne!(agent.get(attr::AGENT_EDGE_ID), env.get(attr::EDGE_ID));
+    assert_eq!(agent.text(attr::AGENT_EDGE_ID), Some(pod_edge_id.as_str()));
+    assert!(message(&planned, "EP212", "consumer.analytics.agent").contains(pod_edge_id.as_str()));
     let change = planned.plan.change(&Address::consumer("analytics", "agent")).expect("the agent's change");
     assert_eq!(change.action, Action::Update);
     assert!(change.reasons.contains(&Reason::Drift { field: attr::AGENT_EDGE_ID.to_string() }), "{:?}", change.reasons);
