@@ -42,8 +42,17 @@ impl WorldStore for MemoryStore {
     }
 }
 
-/// What several processes write: per kube context, its leases and inventory ConfigMaps.
-type Shared = Vec<(String, Vec<Lease>, Vec<KeyValueObject>)>;
+/// What several processes write, per kube context: its leases, the resourceVersion counter
+/// their writes move, and the inventory ConfigMaps.
+#[derive(Debug, Clone, PartialEq)]
+struct SharedCluster {
+    context: String,
+    leases: Vec<Lease>,
+    last_resource_version: u64,
+    inventory: Vec<KeyValueObject>,
+}
+
+type Shared = Vec<SharedCluster>;
 
 fn is_inventory(object: &KeyValueObject) -> bool {
     object.labels.contains_key(INVENTORY_LABEL)
@@ -53,21 +62,24 @@ fn take_shared(world: &World) -> Shared {
     world
         .kubernetes
         .iter()
-        .map(|c| {
-            let inventory = c.config_maps.iter().filter(|o| is_inventory(o)).cloned().collect();
-            (c.context.clone(), c.leases.clone(), inventory)
+        .map(|c| SharedCluster {
+            context: c.context.clone(),
+            leases: c.leases.clone(),
+            last_resource_version: c.last_resource_version,
+            inventory: c.config_maps.iter().filter(|o| is_inventory(o)).cloned().collect(),
         })
         .collect()
 }
 
 fn put_shared(world: &mut World, shared: &Shared) {
     for cluster in &mut world.kubernetes {
-        let Some((_, leases, inventory)) = shared.iter().find(|(context, _, _)| *context == cluster.context) else {
+        let Some(theirs) = shared.iter().find(|s| s.context == cluster.context) else {
             continue;
         };
-        cluster.leases = leases.clone();
+        cluster.leases = theirs.leases.clone();
+        cluster.last_resource_version = theirs.last_resource_version;
         cluster.config_maps.retain(|o| !is_inventory(o));
-        cluster.config_maps.extend(inventory.iter().cloned());
+        cluster.config_maps.extend(theirs.inventory.iter().cloned());
     }
 }
 

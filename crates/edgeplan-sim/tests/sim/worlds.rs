@@ -391,3 +391,31 @@ fn damaged_world_files_never_panic() {
     }
     assert!(refused > 0, "some damage must be refused");
 }
+
+#[test]
+fn a_lease_version_is_never_handed_out_twice_even_across_other_writes() {
+    // A stale holder (an apply still running after `edgeplan unlock`) must not be able to
+    // renew the new holder's lease. The in-memory world and the stored one meet on every
+    // write, so the version counter has to survive that too.
+    let sim = seed();
+    let staging = Scope::Kubernetes { context: "staging".to_string() };
+    let backend = run(&sim.session, sim.session.router.backend(&staging)).expect("staging connects");
+    let store = backend.leases().expect("a kube backend keeps leases");
+    let lease = |holder: &str| edgeplan_model::backend::LeaseRecord {
+        namespace: "default".to_string(),
+        name: "edgeplan-conformance".to_string(),
+        holder: holder.to_string(),
+        duration_seconds: 120,
+        acquired_at: 1,
+        renewed_at: 1,
+        resource_version: String::new(),
+    };
+    let old = run(&sim.session, store.create_lease(&lease("old@host:1"))).expect("created");
+    run(&sim.session, store.delete_lease("default", "edgeplan-conformance", &old.resource_version)).expect("deleted");
+    sim.world.write(|_| ()).expect("an API write stores the in-memory world");
+    let new = run(&sim.session, store.create_lease(&lease("new@host:2"))).expect("created again");
+    assert_ne!(new.resource_version, old.resource_version);
+    let stale = edgeplan_model::backend::LeaseRecord { renewed_at: 2, ..old };
+    let renewed = run(&sim.session, store.replace_lease(&stale));
+    assert!(matches!(renewed, Err(BackendError::Conflict { .. })), "{renewed:?}");
+}
