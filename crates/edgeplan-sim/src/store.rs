@@ -101,7 +101,10 @@ impl std::fmt::Debug for SimWorld {
 }
 
 impl SimWorld {
-    pub fn new(world: World, store: Box<dyn WorldStore>) -> Arc<SimWorld> {
+    pub fn new(mut world: World, store: Box<dyn WorldStore>) -> Arc<SimWorld> {
+        // The actors react to the world as written (an agent with a bad key logs its error at
+        // once): the first read sees what a real cluster would show. Stored on the next write.
+        world.reconcile();
         let base = world.now;
         Arc::new(SimWorld { world: Mutex::new(world), store, clock: VirtualClock::new(), base: AtomicU64::new(base) })
     }

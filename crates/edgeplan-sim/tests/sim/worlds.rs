@@ -173,6 +173,9 @@ fn the_fleet_world_shows_its_traps() {
     assert_eq!(agent.flag(attr::KEY_CANONICAL), Some(false));
     let error = agent.text(attr::KEY_AGENT_ERROR).expect("the agent's decoder error");
     assert!(error.starts_with("illegal base64 data at input byte"), "{error}");
+    // Its logs say so at the first look, as a real pod's would: the world as loaded has
+    // already reacted to its own state.
+    assert_eq!(agent.text(attr::AGENT_STATE), Some("key-encoding"), "{agent:?}");
     assert_eq!(agent.text(attr::KEY_TUNNEL), Some("portainer.platform.example.com:8000"));
     assert!(found.contains(&"EP210 consumer.analytics.agent".to_string()), "{found:#?}");
     assert!(found.contains(&"EP211 consumer.analytics.agent".to_string()), "{found:#?}");
