@@ -158,4 +158,84 @@ mod tests {
             [(1, "let a = live.get(\"port\");".to_string()), (4, "map[\"state\"]".to_string())]
         );
     }
+
+    /// Every Rust file under `dir`, recursively.
+    fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for path in entries.filter_map(Result::ok).map(|e| e.path()) {
+            if path.is_dir() && !path.ends_with("target") {
+                rust_files(&path, found);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                found.push(path);
+            }
+        }
+    }
+
+    /// A fresh clone is all CI has: every relative path a source spells (`include_str!`, a
+    /// fixture joined to `CARGO_MANIFEST_DIR`) names something inside the repository. The shared
+    /// reference material is copied into `testdata/` when a test needs it.
+    #[test]
+    fn nothing_reads_outside_the_repository() {
+        let root = workspace::root();
+        let mut files = Vec::new();
+        rust_files(&root.join("crates"), &mut files);
+        rust_files(&root.join("xtask"), &mut files);
+        let mut escapes = Vec::new();
+        for file in files.iter().filter(|f| !f.ends_with("xtask/src/tidy.rs")) {
+            let text = std::fs::read_to_string(file).expect("a source file");
+            let relative = file.strip_prefix(&root).expect("under the root");
+            let manifest_dir = root.join(relative.components().take(2).collect::<PathBuf>());
+            let bases = [file.parent().expect("a directory").to_path_buf(), manifest_dir];
+            for (number, path) in climbing_literals(&text) {
+                let inside = bases.iter().any(|base| {
+                    normalize(&base.join(&path)).is_some_and(|target| target.starts_with(&root) && target.exists())
+                });
+                if !inside {
+                    escapes.push(format!("{}:{number}: \"{path}\"", relative.display()));
+                }
+            }
+        }
+        assert!(files.len() > 50, "the walk found the sources: {}", files.len());
+        assert!(escapes.is_empty(), "paths outside the repository:\n{}", escapes.join("\n"));
+    }
+
+    /// String literals that climb out of at least two directories (`"../../…"`: out of a
+    /// crate), with their line numbers.
+    fn climbing_literals(text: &str) -> Vec<(usize, String)> {
+        let mut found = Vec::new();
+        for (number, line) in text.lines().enumerate() {
+            for piece in line.split('"').skip(1).step_by(2) {
+                if piece.starts_with("../../") {
+                    found.push((number + 1, piece.to_string()));
+                }
+            }
+        }
+        found
+    }
+
+    /// `path` with `..` and `.` resolved lexically.
+    fn normalize(path: &Path) -> Option<PathBuf> {
+        let mut out = PathBuf::new();
+        for part in path.components() {
+            match part {
+                std::path::Component::ParentDir => {
+                    if !out.pop() {
+                        return None;
+                    }
+                }
+                std::path::Component::CurDir => {}
+                other => out.push(other),
+            }
+        }
+        Some(out)
+    }
+
+    #[test]
+    fn the_escape_check_sees_literals_that_climb() {
+        let text = "let a = include_str!(\"../../specs/seed.yaml\");\nlet b = x.join(\"../../../shared/r\");";
+        assert_eq!(
+            climbing_literals(text),
+            [(1, "../../specs/seed.yaml".to_string()), (2, "../../../shared/r".to_string())]
+        );
+    }
 }

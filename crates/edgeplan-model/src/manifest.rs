@@ -2,7 +2,7 @@
 //! Kubernetes backend reads back. Only the fields edgeplan manages or reads are modelled;
 //! [`Manifest::to_apply_json`] is the exact body of an apply request (`application/apply-patch+yaml`,
 //! field manager `edgeplan`), the shape recorded from a real API server in
-//! `shared/reference/kubernetes-wire/`.
+//! `testdata/kubernetes-wire/`.
 //!
 //! Secret data is held as [`SecretText`], so a manifest prints only fingerprints; the text
 //! leaves only in the apply body, for the backend that sends it.

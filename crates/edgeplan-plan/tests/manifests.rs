@@ -1,6 +1,6 @@
 //! The Kubernetes objects behind the Kubernetes nodes: rendered from resolved attributes, read
 //! back into the same attributes, and shaped like the apply requests recorded from a real API
-//! server (`shared/reference/kubernetes-wire/`).
+//! server (`testdata/kubernetes-wire/`).
 
 mod common;
 
@@ -271,10 +271,10 @@ fn the_tunnel_port_comes_from_the_deployments_args() {
 
 // --- the recorded wire shape ------------------------------------------------------------------
 
-/// The recorded apply exchanges, relative to this crate (`/work/shared/reference/…`). Missing
-/// recordings fail the test: they are what the shape is checked against.
+/// The recorded apply exchanges (`testdata/kubernetes-wire/`). Missing recordings fail the
+/// test: they are what the shape is checked against.
 fn wire_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/kubernetes-wire")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/kubernetes-wire")
 }
 
 fn recorded_body(prefix: &str) -> Json {
