@@ -11,7 +11,7 @@ use edgeplan_model::{Address, WaitKind};
 use edgeplan_plan::{Plan, SavedPlan};
 
 use crate::args::{ApplyArgs, PlanFormat, ProgressMode};
-use crate::engine::{load_stack, load_stack_text, open_world, print, run};
+use crate::engine::{load_beside_world, load_stack, load_stack_text, print, run};
 use crate::exit;
 
 /// Test-only fault hook: stop right after the k-th mutation, as if the process were killed.
@@ -27,12 +27,9 @@ pub(crate) fn run_apply(args: ApplyArgs) -> u8 {
             return exit::CANNOT_RUN;
         }
     };
-    let (stack, saved) = match load_input(&args.input) {
+    let loaded = load_beside_world(args.world.as_deref(), || load_input(&args.input), |(stack, _)| stack);
+    let ((stack, saved), connector) = match loaded {
         Ok(loaded) => loaded,
-        Err(code) => return code,
-    };
-    let connector = match open_world(args.world.as_deref(), &stack) {
-        Ok(connector) => connector,
         Err(code) => return code,
     };
     let session = Session::new(stack, connector);

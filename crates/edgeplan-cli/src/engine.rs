@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use edgeplan_engine::{HeldLock, LockError, Session, Stack, holder_identity};
 use edgeplan_sim::{SimConnector, SimWorld, World, WorldStore};
@@ -46,11 +46,32 @@ fn compile_stack(display: &str, source: edgeplan_diag::SourceFile, spec: Spec, b
 /// rename), under an OS lock on `<world>.lock` so processes take turns.
 pub(crate) struct WorldFile {
     pub(crate) path: PathBuf,
+    /// The file's text as this process last read or wrote it, parsed: a file nobody else
+    /// changed since is not parsed again (a large world takes longer to parse than to plan).
+    last: Mutex<Option<(String, World)>>,
 }
 
 impl WorldFile {
+    pub(crate) fn new(path: &Path, text: String, world: World) -> WorldFile {
+        WorldFile { path: path.to_path_buf(), last: Mutex::new(Some((text, world))) }
+    }
+
     fn lock_path(&self) -> PathBuf {
         self.path.with_extension("yaml.lock")
+    }
+
+    fn parse(&self, text: String) -> Result<World, String> {
+        let mut last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, world)) = last.as_ref().filter(|(known, _)| *known == text) {
+            return Ok(world.clone());
+        }
+        let world = edgeplan_sim::load(&text).map_err(|e| format!("{}: {e}", self.path.display()))?;
+        *last = Some((text, world.clone()));
+        Ok(world)
+    }
+
+    fn remember(&self, text: String, world: World) {
+        *self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((text, world));
     }
 }
 
@@ -63,15 +84,17 @@ impl WorldStore for WorldFile {
             .open(self.lock_path())
             .map_err(|e| format!("cannot open {}: {e}", self.lock_path().display()))?;
         lock.lock().map_err(|e| format!("cannot lock {}: {e}", self.lock_path().display()))?;
-        let text = read_world_text(&self.path)?;
-        let mut world = edgeplan_sim::load(&text).map_err(|e| format!("{}: {e}", self.path.display()))?;
+        let mut world = self.parse(read_world_text(&self.path)?)?;
         if !change(&mut world) {
             return Ok(());
         }
         let tmp = self.path.with_extension("yaml.tmp");
-        std::fs::write(&tmp, edgeplan_sim::save(&world))
+        let text = edgeplan_sim::save(&world);
+        std::fs::write(&tmp, &text)
             .and_then(|()| std::fs::rename(&tmp, &self.path))
-            .map_err(|e| format!("cannot write world {}: {e}", self.path.display()))
+            .map_err(|e| format!("cannot write world {}: {e}", self.path.display()))?;
+        self.remember(text, world);
+        Ok(())
     }
 }
 
@@ -81,23 +104,63 @@ fn read_world_text(path: &Path) -> Result<String, String> {
         .map_err(|e| format!("cannot read world {}: {e}", path.display()))
 }
 
+/// A world file, read and parsed, or why not.
+enum WorldRead {
+    Unreadable(String),
+    Malformed(edgeplan_sim::WorldError),
+    Parsed { text: String, world: World },
+}
+
+fn read_world(path: &Path) -> WorldRead {
+    match read_world_text(path) {
+        Err(err) => WorldRead::Unreadable(err),
+        Ok(text) => match edgeplan_sim::load(&text) {
+            Err(err) => WorldRead::Malformed(err),
+            Ok(world) => WorldRead::Parsed { text, world },
+        },
+    }
+}
+
+/// Load the spec (with `load`) while the world file is read and parsed on a second thread: on
+/// a large fleet both take about as long, and neither needs the other until the world is
+/// checked against the spec. Errors come out in the same order as one after the other: the
+/// spec's first (a spec that does not load is all that is reported).
+pub(crate) fn load_beside_world<T>(
+    world: Option<&Path>,
+    load: impl FnOnce() -> Result<T, u8>,
+    stack: impl FnOnce(&T) -> &Stack,
+) -> Result<(T, Arc<SimConnector>), u8> {
+    std::thread::scope(|threads| {
+        let reading = world.map(|path| threads.spawn(move || read_world(path)));
+        let loaded = load()?;
+        let read = reading.map(|thread| {
+            thread.join().unwrap_or_else(|_| WorldRead::Unreadable("reading the world file failed".to_string()))
+        });
+        let connector = open_world(world, read, stack(&loaded))?;
+        Ok((loaded, connector))
+    })
+}
+
 /// The backends for `--world FILE`: the simulated world, refusing one made for another spec.
-pub(crate) fn open_world(world: Option<&Path>, stack: &Stack) -> Result<Arc<SimConnector>, u8> {
-    let Some(path) = world else {
+fn open_world(path: Option<&Path>, read: Option<WorldRead>, stack: &Stack) -> Result<Arc<SimConnector>, u8> {
+    let (Some(path), Some(read)) = (path, read) else {
         eprintln!("error[edgeplan::no-backend]: no backend to observe live state");
         eprintln!("  help: pass --world FILE to use a simulated world, e.g. testdata/worlds/seed.yaml");
         return Err(exit::CANNOT_RUN);
     };
-    let text = read_world_text(path).map_err(|err| {
-        eprintln!("error[edgeplan::cannot-read]: {err}");
-        eprintln!("  help: a world file is a regular YAML file written by edgeplan");
-        exit::CANNOT_RUN
-    })?;
-    let world = edgeplan_sim::load(&text).map_err(|err| {
-        eprintln!("error[edgeplan::world]: {}: {err}", path.display());
-        eprintln!("  help: world files are written by edgeplan; start from testdata/worlds/seed.yaml");
-        exit::CANNOT_RUN
-    })?;
+    let (text, world) = match read {
+        WorldRead::Unreadable(err) => {
+            eprintln!("error[edgeplan::cannot-read]: {err}");
+            eprintln!("  help: a world file is a regular YAML file written by edgeplan");
+            return Err(exit::CANNOT_RUN);
+        }
+        WorldRead::Malformed(err) => {
+            eprintln!("error[edgeplan::world]: {}: {err}", path.display());
+            eprintln!("  help: world files are written by edgeplan; start from testdata/worlds/seed.yaml");
+            return Err(exit::CANNOT_RUN);
+        }
+        WorldRead::Parsed { text, world } => (text, world),
+    };
     let missing = world_mismatch(&world, &stack.spec);
     if !missing.is_empty() {
         eprintln!(
@@ -108,7 +171,8 @@ pub(crate) fn open_world(world: Option<&Path>, stack: &Stack) -> Result<Arc<SimC
         eprintln!("  help: use the world made for this spec (testdata/worlds/<name>.yaml), or add what is missing");
         return Err(exit::CANNOT_RUN);
     }
-    let shared = SimWorld::new(world, Box::new(WorldFile { path: path.to_path_buf() }));
+    let file = WorldFile::new(path, text, world.clone());
+    let shared = SimWorld::new(world, Box::new(file));
     Ok(Arc::new(SimConnector::new(shared)))
 }
 
@@ -144,8 +208,7 @@ fn world_mismatch(world: &World, spec: &Spec) -> Vec<String> {
 
 /// One session over the simulated world for the spec at `spec`.
 pub(crate) fn open(spec: &Path, world: Option<&Path>) -> Result<Session, u8> {
-    let stack = load_stack(spec)?;
-    let connector = open_world(world, &stack)?;
+    let (stack, connector) = load_beside_world(world, || load_stack(spec), |stack| stack)?;
     Ok(Session::new(stack, connector))
 }
 
@@ -230,4 +293,44 @@ pub(crate) fn print(text: &str) {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes());
     let _ = stdout.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED: &str = include_str!("../../../testdata/worlds/seed.yaml");
+
+    fn now_of(file: &WorldFile) -> u64 {
+        let mut seen = None;
+        file.update(&mut |world| {
+            seen = Some(world.now);
+            false
+        })
+        .expect("the store reads");
+        seen.expect("the change ran")
+    }
+
+    #[test]
+    fn the_world_file_is_parsed_again_only_when_someone_else_changed_it() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("world.yaml");
+        std::fs::write(&path, SEED).expect("written");
+        let world = edgeplan_sim::load(SEED).expect("the seed world loads");
+        let file = WorldFile::new(&path, SEED.to_string(), world.clone());
+        assert_eq!(now_of(&file), world.now);
+        // Another process moves the world on: the next update sees its version, not ours.
+        let mut moved = world.clone();
+        moved.now += 600;
+        std::fs::write(&path, edgeplan_sim::save(&moved)).expect("written");
+        assert_eq!(now_of(&file), world.now + 600);
+        // This process's own write is remembered, and read back as written.
+        file.update(&mut |world| {
+            world.now += 1;
+            true
+        })
+        .expect("the store writes");
+        assert_eq!(now_of(&file), world.now + 601);
+        assert_eq!(edgeplan_sim::load(&std::fs::read_to_string(&path).unwrap()).unwrap().now, world.now + 601);
+    }
 }

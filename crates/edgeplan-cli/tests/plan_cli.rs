@@ -64,6 +64,14 @@ fn a_bad_world_or_no_world_cannot_run() {
         edgeplan(&["plan", "testdata/bad/scheme-internet-facing.yaml", "--world", "testdata/worlds/seed.yaml"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("EP120"), "{stderr}");
+    // The world is read beside the spec, but a spec that does not load is all that is said.
+    let (code, _, stderr) =
+        edgeplan(&["plan", "testdata/bad/scheme-internet-facing.yaml", "--world", "testdata/bad/empty.yaml"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("EP120") && !stderr.contains("error[edgeplan::world]"), "{stderr}");
+    let (code, _, stderr) = edgeplan(&["plan", "specs/seed.yaml", "--world", "/nonexistent/world.yaml"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("error[edgeplan::cannot-read]") && stderr.contains("/nonexistent/world.yaml"), "{stderr}");
 }
 
 #[test]

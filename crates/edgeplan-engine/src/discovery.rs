@@ -43,7 +43,11 @@ pub async fn discover(
     scopes: &[Scope],
     spec_observations: &[Observation],
 ) -> Discovery {
-    let scopes: Vec<&Scope> = scopes.iter().filter(|s| **s != Scope::Engine).collect();
+    // One listing per API endpoint: scopes that differ only in credentials (two AWS profiles
+    // on one account and region) would list the same objects again.
+    let mut listed_endpoints = BTreeSet::new();
+    let scopes: Vec<&Scope> =
+        scopes.iter().filter(|s| **s != Scope::Engine && listed_endpoints.insert(s.addressed())).collect();
     let calls = scopes
         .iter()
         .map(|scope| {
@@ -198,6 +202,9 @@ fn left_behind(scope: &Scope, error: &BackendError) -> NodeDiagnostic {
 /// orphans. An orphan has no spec to take references from, so it is ordered by its kind:
 /// after every node of an earlier kind on its side (and, for a consumer's, on the provider's).
 pub fn execution_graph(spec: &ResourceGraph, orphans: &[Node]) -> ResourceGraph {
+    if orphans.is_empty() {
+        return spec.clone();
+    }
     let mut builder = GraphBuilder::new();
     let mut edges: Vec<(Address, Address, edgeplan_model::Attr)> = Vec::new();
     for (address, node) in spec.iter() {

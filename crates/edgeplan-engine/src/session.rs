@@ -2,7 +2,7 @@
 //! command performs the same way: plan (with ownership discovery), apply under the stack lock
 //! (renewed on a timer), destroy, verify. The CLI, xtask and the tests all go through this.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::task::Poll;
@@ -69,11 +69,8 @@ impl Session {
         };
         match remembered {
             Ok(remembered) => {
-                for scope in remembered {
-                    if !scopes.contains(&scope) {
-                        scopes.push(scope);
-                    }
-                }
+                let mut known: BTreeSet<Scope> = scopes.iter().cloned().collect();
+                scopes.extend(remembered.into_iter().filter(|scope| known.insert(scope.clone())));
             }
             Err(error) => diagnostics.push(NodeDiagnostic {
                 address: scope_address(&self.stack.provider_cluster()),

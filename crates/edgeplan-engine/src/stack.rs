@@ -88,8 +88,7 @@ impl Stack {
 
     /// The scopes the spec names.
     pub fn scopes(&self) -> Vec<Scope> {
-        let nodes: Vec<Node> = self.nodes().into_iter().cloned().collect();
-        edgeplan_model::spec_scopes(&nodes)
+        edgeplan_model::spec_scopes(self.nodes())
     }
 
     /// The provider cluster: where the stack's lock and its inventory of scopes live.

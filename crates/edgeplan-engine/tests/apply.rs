@@ -3,7 +3,7 @@
 //! consumers are pruned, a destroy with a reduced spec removes everything, and what crosses
 //! the seam is what the engine renders (keys, manifests), never something a backend derives.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use edgeplan_engine::{ApplyOptions, ApplyReport, NoProgress, Session, Stack, Status, StepError};
@@ -377,6 +377,30 @@ fn observing_is_one_batched_call_per_scope_per_layer() {
     // NLB by the Service's hostname, a connection by its endpoint) waits one layer.
     assert!(per_scope.values().all(|calls| *calls <= 2), "{per_scope:#?}");
     assert_eq!(per_scope.len(), session.stack.scopes().len(), "{per_scope:#?}");
+}
+
+#[test]
+fn discovery_lists_each_api_endpoint_once() {
+    // The fleet reaches account 123456789012 in eu-west-1 through three profiles (platform,
+    // prod, analytics): the same objects, listed once.
+    let world = sim(world("testdata/worlds/fleet.yaml"));
+    let recording = Arc::new(RecordingConnector::new(Arc::new(SimConnector::new(Arc::clone(&world)))));
+    let session = Session::new(fleet_stack(), recording.clone());
+    run(&session, session.plan());
+    let listed: Vec<Scope> = recording
+        .calls()
+        .into_iter()
+        .filter_map(|call| match call {
+            Call::ListOwned { scope } => Some(scope),
+            _ => None,
+        })
+        .collect();
+    let endpoints: BTreeSet<Scope> = listed.iter().map(Scope::addressed).collect();
+    assert_eq!(listed.len(), endpoints.len(), "{listed:#?}");
+    let shared = Scope::Aws { account: "123456789012".into(), region: "eu-west-1".into(), profile: None };
+    assert!(endpoints.contains(&shared), "{endpoints:#?}");
+    let profiles = session.stack.scopes().iter().filter(|s| s.addressed() == shared).count();
+    assert_eq!(profiles, 3, "the fleet names three profiles on the shared account");
 }
 
 #[test]

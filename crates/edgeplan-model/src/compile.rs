@@ -26,14 +26,14 @@ pub fn compile(spec: &Spec) -> Vec<Node> {
 }
 
 /// The scopes the spec names, in compile order, without duplicates.
-pub fn spec_scopes(nodes: &[Node]) -> Vec<Scope> {
-    let mut scopes: Vec<Scope> = Vec::new();
-    for node in nodes {
-        if node.scope != Scope::Engine && !scopes.contains(&node.scope) {
-            scopes.push(node.scope.clone());
-        }
-    }
-    scopes
+pub fn spec_scopes<'n>(nodes: impl IntoIterator<Item = &'n Node>) -> Vec<Scope> {
+    let mut seen = std::collections::BTreeSet::new();
+    nodes
+        .into_iter()
+        .map(|node| &node.scope)
+        .filter(|scope| **scope != Scope::Engine && seen.insert(*scope))
+        .cloned()
+        .collect()
 }
 
 fn aws_scope(aws: &AwsTarget) -> Scope {

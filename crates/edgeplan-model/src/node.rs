@@ -89,6 +89,17 @@ impl Scope {
         }
     }
 
+    /// What the scope addresses, without the credentials used to reach it: two AWS profiles
+    /// on one account and region see the same objects.
+    pub fn addressed(&self) -> Scope {
+        match self {
+            Scope::Aws { account, region, profile: Some(_) } => {
+                Scope::Aws { account: account.clone(), region: region.clone(), profile: None }
+            }
+            other => other.clone(),
+        }
+    }
+
     /// The scope's record in the stack's inventory (a list of scopes, not a state file).
     pub fn to_record(&self) -> String {
         match self {
