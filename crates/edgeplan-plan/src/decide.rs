@@ -1,7 +1,7 @@
 //! Deciding: desired nodes + observations → plan. Pure and deterministic. Every comparison is
 //! the one the kind declares ([`edgeplan_model::kinds`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use edgeplan_model::attr::{self, Attr};
 use edgeplan_model::{
@@ -28,8 +28,9 @@ pub fn decide(stack: &str, nodes: &[&Node], orphans: &[&Node], observations: &[O
     }
     let mut diagnostics = crate::rules::live_rules(stack, nodes, &changes, observations);
     // A trap this plan fixes is reported, not fatal: say so and lower it to a warning.
+    let mutated: BTreeSet<&Address> = changes.iter().filter(|c| c.action.mutates()).map(|c| &c.address).collect();
     for diagnostic in &mut diagnostics {
-        let fixed = changes.iter().any(|c: &Change| c.address == diagnostic.address && c.action.mutates());
+        let fixed = mutated.contains(&diagnostic.address);
         if fixed && diagnostic.finding.severity > edgeplan_diag::Severity::Warning {
             diagnostic.finding.severity = edgeplan_diag::Severity::Warning;
             diagnostic.finding.help = format!("fixed by this plan: {}", diagnostic.finding.help);

@@ -87,32 +87,37 @@ pub fn load(text: &str) -> Result<World, WorldError> {
     }) {
         return Err(WorldError::Empty);
     }
-    let header: Header = serde_saphyr::from_str_with_options(text, options()).map_err(|e| malformed(&e))?;
-    match header.format_version {
-        None | Some(serde_json::Value::Null) => return Err(WorldError::MissingVersion),
-        Some(serde_json::Value::Number(n)) => match n.as_u64() {
-            Some(v) if v == u64::from(FORMAT_VERSION) => {}
-            Some(v) if v > u64::from(FORMAT_VERSION) => return Err(WorldError::NewerVersion { found: v }),
-            Some(v) => return Err(WorldError::UnsupportedVersion { found: v }),
-            None => {
-                return Err(WorldError::Malformed {
-                    line: None,
-                    column: None,
-                    message: "format_version must be a whole number".to_string(),
-                });
-            }
-        },
-        Some(_) => {
-            return Err(WorldError::Malformed {
-                line: None,
-                column: None,
-                message: "format_version must be a whole number".to_string(),
-            });
+    // One typed pass when all is well; the lenient header pass only to explain a failure (a
+    // newer or older file is refused for its version, not for a field it does not share).
+    let world: World = match serde_saphyr::from_str_with_options(text, options()) {
+        Ok(world) => world,
+        Err(error) => {
+            let header: Header = serde_saphyr::from_str_with_options(text, options()).map_err(|e| malformed(&e))?;
+            check_version(header.format_version)?;
+            return Err(malformed(&error));
         }
-    }
-    let world: World = serde_saphyr::from_str_with_options(text, options()).map_err(|e| malformed(&e))?;
+    };
+    check_version(Some(serde_json::Value::from(world.format_version)))?;
     check(&world)?;
     Ok(world)
+}
+
+fn check_version(found: Option<serde_json::Value>) -> Result<(), WorldError> {
+    let not_a_number = || WorldError::Malformed {
+        line: None,
+        column: None,
+        message: "format_version must be a whole number".to_string(),
+    };
+    match found {
+        None | Some(serde_json::Value::Null) => Err(WorldError::MissingVersion),
+        Some(serde_json::Value::Number(n)) => match n.as_u64() {
+            Some(v) if v == u64::from(FORMAT_VERSION) => Ok(()),
+            Some(v) if v > u64::from(FORMAT_VERSION) => Err(WorldError::NewerVersion { found: v }),
+            Some(v) => Err(WorldError::UnsupportedVersion { found: v }),
+            None => Err(not_a_number()),
+        },
+        Some(_) => Err(not_a_number()),
+    }
 }
 
 /// The world as YAML, readable by [`load`].

@@ -50,11 +50,17 @@ pub fn parse(source: &SourceFile) -> Result<Spec, Finding> {
             max_recorded_anchor_events: 100_000,
         },
     };
-    // Check the YAML itself first: a typed parse stops at the first *type* error, which for a
-    // mis-indented key is a misleading "missing key" reported before the real syntax error.
-    serde_saphyr::from_str_with_options::<serde::de::IgnoredAny>(text, options.clone())
-        .map_err(|err| to_finding(source, &err))?;
-    let spec: Spec = serde_saphyr::from_str_with_options(text, options).map_err(|err| to_finding(source, &err))?;
+    // A typed parse stops at the first *type* error, which for a mis-indented key is a
+    // misleading "missing key" reported before the real syntax error: when it fails, a
+    // syntax-only pass says whether the YAML itself is broken, and that is reported first.
+    let spec: Spec = match serde_saphyr::from_str_with_options(text, options.clone()) {
+        Ok(spec) => spec,
+        Err(typed) => {
+            serde_saphyr::from_str_with_options::<serde::de::IgnoredAny>(text, options)
+                .map_err(|err| to_finding(source, &err))?;
+            return Err(to_finding(source, &typed));
+        }
+    };
     check_header(&spec)?;
     Ok(spec)
 }
