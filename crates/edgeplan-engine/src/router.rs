@@ -155,30 +155,13 @@ impl Router {
         attributes: Attributes,
         live: Option<LiveObject>,
     ) -> Result<Observed, BackendError> {
-        let ownership = Ownership::new(&self.stack, &node.address);
         if node.kind.scope() == ScopeKind::Engine {
             return match action {
                 Action::Delete => Ok(Observed::Absent),
                 _ => compute_engine_node(node, &attributes),
             };
         }
-        let manifests = match action {
-            Action::Delete => live.as_ref().map(|l| manifests::deletable(l, &ownership)).unwrap_or_default(),
-            _ => manifests::render(node, &attributes, &ownership, live.as_ref())
-                .map_err(|message| BackendError::invalid("EngineCannotRender", message))?,
-        };
-        let client_token = client_token(&self.stack, &node.address, action, &attributes);
-        let operation = Operation {
-            address: node.address.clone(),
-            kind: node.kind,
-            identity: node.identity.clone(),
-            action,
-            attributes,
-            manifests,
-            ownership,
-            client_token,
-            live,
-        };
+        let operation = operation(&self.stack, node, action, attributes, live)?;
         let backend = self.backend(&node.scope).await?;
         let mut result = backend.execute(&operation).await;
         if let Ok(Observed::Present(live)) = &mut result {
@@ -196,6 +179,36 @@ impl Router {
     pub async fn http_get(&self, scope: &Scope, path: &str) -> Result<HttpResponse, BackendError> {
         self.backend(scope).await?.http_get(path).await
     }
+}
+
+/// What a backend receives for `action` on `node`: the Kubernetes objects rendered (for a
+/// delete, those the live object proves are the stack's), the ownership to stamp, and the
+/// idempotency token. The engine builds every operation here; so does the conformance suite.
+pub fn operation(
+    stack: &str,
+    node: &Node,
+    action: Action,
+    attributes: Attributes,
+    live: Option<LiveObject>,
+) -> Result<Operation, BackendError> {
+    let ownership = Ownership::new(stack, &node.address);
+    let manifests = match action {
+        Action::Delete => live.as_ref().map(|l| manifests::deletable(l, &ownership)).unwrap_or_default(),
+        _ => manifests::render(node, &attributes, &ownership, live.as_ref())
+            .map_err(|message| BackendError::invalid("EngineCannotRender", message))?,
+    };
+    let client_token = client_token(stack, &node.address, action, &attributes);
+    Ok(Operation {
+        address: node.address.clone(),
+        kind: node.kind,
+        identity: node.identity.clone(),
+        action,
+        attributes,
+        manifests,
+        ownership,
+        client_token,
+        live,
+    })
 }
 
 /// Same stack, node, action and attributes (canonical JSON, secrets as fingerprints) → same

@@ -15,11 +15,9 @@
 //!   with the case's name or natural key), behind the backend's back: that needs the world
 //!   itself (for the simulator, `SimWorld::edit`), which only the harness has.
 //!
-//! The suite talks to the backend through the [`Backend`] trait only, and builds operations as
-//! the engine does: resolved attributes without ordering-only ones, Kubernetes objects rendered
-//! by [`edgeplan_plan::manifests::render`] (and [`edgeplan_plan::manifests::deletable`] for a
-//! delete), [`edgeplan_engine::router::client_token`] for the idempotency token,
-//! `Ownership::new(stack, &address)`, and the object as freshly observed (with
+//! The suite talks to the backend through the [`Backend`] trait only, and builds operations
+//! with the engine's own [`edgeplan_engine::router::operation`]: resolved attributes without
+//! ordering-only ones, and the object as freshly observed (with
 //! [`edgeplan_plan::facts::derive`] applied) as the operation's `live`.
 //!
 //! # The properties
@@ -37,7 +35,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
-use edgeplan_engine::router::client_token;
+use edgeplan_engine::router;
 use edgeplan_model::backend::LeaseRecord;
 use edgeplan_model::{
     Action, Address, Attr, Backend, BackendError, BoxFuture, Compare, Connector, Expr, LeaseStore, LiveObject, Node,
@@ -352,7 +350,7 @@ fn literals(node: &Node) -> Attributes {
         .collect()
 }
 
-/// The operation the engine would send.
+/// The operation the engine would send (ordering-only attributes are never sent).
 fn operation(
     stack: &str,
     node: &Node,
@@ -360,25 +358,8 @@ fn operation(
     attributes: &Attributes,
     live: Option<&LiveObject>,
 ) -> Result<Operation, String> {
-    let ownership = Ownership::new(stack, &node.address);
-    let attributes = sent(node, attributes);
-    let manifests = match action {
-        Action::Delete => live.map(|l| manifests::deletable(l, &ownership)).unwrap_or_default(),
-        _ => manifests::render(node, &attributes, &ownership, live)
-            .map_err(|m| format!("the engine cannot render the {action} of {}: {m}", node.address))?,
-    };
-    let client_token = client_token(stack, &node.address, action, &attributes);
-    Ok(Operation {
-        address: node.address.clone(),
-        kind: node.kind,
-        identity: node.identity.clone(),
-        action,
-        attributes,
-        manifests,
-        ownership,
-        client_token,
-        live: live.cloned(),
-    })
+    router::operation(stack, node, action, sent(node, attributes), live.cloned())
+        .map_err(|e| format!("the engine cannot build the {action} of {}: {e}", node.address))
 }
 
 /// The action the plan takes to change `attribute`: a replace if it is immutable.

@@ -70,20 +70,9 @@ pub fn node_mut<'n>(nodes: &'n mut [Node], address: &str) -> &'n mut Node {
 
 /// Standard-alphabet base64, with or without `=` padding.
 pub fn base64(bytes: &[u8], pad: bool) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let byte = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
-        let n = (byte(0) << 16) | (byte(1) << 8) | byte(2);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else if pad {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+    if pad { STANDARD.encode(bytes) } else { STANDARD_NO_PAD.encode(bytes) }
 }
 
 /// An EDGE_KEY in the agent's form (raw standard base64, no padding).
