@@ -2,9 +2,11 @@
 //! is kept (a file for the CLI, memory for tests), and its virtual clock.
 //!
 //! The world is written back after every mutation, as a cloud keeps what was done: a killed
-//! apply leaves the world as far as it got. Leases and the stack's inventory are the one thing
-//! several processes write: they are read, changed and stored under the store's lock, and a
-//! plain write-back never overwrites them.
+//! apply leaves the world as far as it got. Several processes may share one stored world (two
+//! stacks applied at once on one world file): every change — an API call, time passing,
+//! a lease — is made on the stored world as freshly read under the store's lock, never on this
+//! process's copy, so no process overwrites what another one did. The copy in memory is what
+//! reads see between changes; it follows the stored world after each one.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -42,8 +44,9 @@ impl WorldStore for MemoryStore {
     }
 }
 
-/// What several processes write, per kube context: its leases, the resourceVersion counter
-/// their writes move, and the inventory ConfigMaps.
+/// What a lease operation may change, per kube context: its leases, the resourceVersion counter
+/// their writes move, and the inventory ConfigMaps. A transaction that leaves it as it was
+/// stores nothing.
 #[derive(Debug, Clone, PartialEq)]
 struct SharedCluster {
     context: String,
@@ -52,13 +55,11 @@ struct SharedCluster {
     inventory: Vec<KeyValueObject>,
 }
 
-type Shared = Vec<SharedCluster>;
-
 fn is_inventory(object: &KeyValueObject) -> bool {
     object.labels.contains_key(INVENTORY_LABEL)
 }
 
-fn take_shared(world: &World) -> Shared {
+fn shared(world: &World) -> Vec<SharedCluster> {
     world
         .kubernetes
         .iter()
@@ -71,26 +72,20 @@ fn take_shared(world: &World) -> Shared {
         .collect()
 }
 
-fn put_shared(world: &mut World, shared: &Shared) {
-    for cluster in &mut world.kubernetes {
-        let Some(theirs) = shared.iter().find(|s| s.context == cluster.context) else {
-            continue;
-        };
-        cluster.leases = theirs.leases.clone();
-        cluster.last_resource_version = theirs.last_resource_version;
-        cluster.config_maps.retain(|o| !is_inventory(o));
-        cluster.config_maps.extend(theirs.inventory.iter().cloned());
-    }
+fn transport(message: String) -> BackendError {
+    BackendError::Transport { message, retryable: false }
 }
 
 /// The simulated world the simulated backends share.
 pub struct SimWorld {
+    /// The stored world as this process last read or changed it, with its actors' reactions:
+    /// what reads see until time passes or this process changes something.
     world: Mutex<World>,
     store: Box<dyn WorldStore>,
     clock: VirtualClock,
     /// The world's time when the virtual clock read zero: the clock counts from here. It moves
-    /// on when the world itself moved ahead of the clock (settled, or edited by hand), so the
-    /// world never runs ahead of the clock the engine waits on.
+    /// on when the world itself moved ahead of the clock (settled, edited by hand, or moved on
+    /// by another process), so the world never runs ahead of the clock the engine waits on.
     base: AtomicU64,
 }
 
@@ -120,9 +115,16 @@ impl SimWorld {
         self.world.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Let the world's clock catch up with the virtual clock.
+    /// The world time the virtual clock stands at.
+    fn target(&self) -> u64 {
+        self.base.load(Ordering::SeqCst).saturating_add(self.clock.now().as_secs())
+    }
+
+    /// Let the world's clock catch up with the virtual clock (after counting from the world's
+    /// own time if it moved on: another process may have moved it).
     fn catch_up(&self, world: &mut World) {
-        let target = self.base.load(Ordering::SeqCst).saturating_add(self.clock.now().as_secs());
+        self.resync(world);
+        let target = self.target();
         if target > world.now {
             world.advance(target - world.now);
         }
@@ -143,14 +145,43 @@ impl SimWorld {
         self.clock.clone()
     }
 
+    /// Run `change` on the stored world, freshly read under the store's lock, and store it if
+    /// `change` says it changed something; the copy in memory becomes that world (with its
+    /// actors' reactions, which `reconciled` says `change` already ran). `memory` is this
+    /// process's copy, held so the process's own changes take turns too.
+    fn update(
+        &self,
+        memory: &mut World,
+        reconciled: bool,
+        change: &mut dyn FnMut(&mut World) -> bool,
+    ) -> Result<(), BackendError> {
+        let mut fresh = None;
+        self.store
+            .update(&mut |stored| {
+                let changed = change(stored);
+                fresh = Some(stored.clone());
+                changed
+            })
+            .map_err(transport)?;
+        if let Some(mut fresh) = fresh {
+            if !reconciled {
+                fresh.reconcile();
+            }
+            *memory = fresh;
+        }
+        Ok(())
+    }
+
     /// Read the world as it is now. Time that passed is a change like any other: a world
     /// that moved on is stored, so the next process starts where this one left it.
     pub fn read<R>(&self, f: impl FnOnce(&World) -> R) -> Result<R, BackendError> {
         let mut world = self.lock();
-        let before = world.now;
-        self.catch_up(&mut world);
-        if world.now != before {
-            self.persist(&world)?;
+        if world.now < self.target() {
+            self.update(&mut world, true, &mut |stored| {
+                let before = stored.now;
+                self.catch_up(stored);
+                stored.now != before
+            })?;
         }
         Ok(f(&world))
     }
@@ -158,65 +189,73 @@ impl SimWorld {
     /// Change the world (an API call), let its actors react, and store it.
     pub fn write<R>(&self, f: impl FnOnce(&mut World) -> R) -> Result<R, BackendError> {
         let mut world = self.lock();
-        self.catch_up(&mut world);
-        let result = f(&mut world);
-        world.reconcile();
-        self.persist(&world)?;
-        Ok(result)
-    }
-
-    fn persist(&self, world: &World) -> Result<(), BackendError> {
-        self.store
-            .update(&mut |stored| {
-                let shared = take_shared(stored);
-                *stored = world.clone();
-                put_shared(stored, &shared);
-                true
-            })
-            .map_err(|message| BackendError::Transport { message, retryable: false })
+        let mut f = Some(f);
+        let mut result = None;
+        self.update(&mut world, true, &mut |stored| {
+            let Some(f) = f.take() else { return false };
+            self.catch_up(stored);
+            result = Some(f(stored));
+            stored.reconcile();
+            true
+        })?;
+        result.ok_or_else(|| transport("the world store did not run".into()))
     }
 
     /// Read and change what several processes share (leases, the inventory) on the stored
     /// world, under the store's lock; memory follows. The stored world is written back only if
     /// `f` changed what is shared.
     pub fn transact<R>(&self, mut f: impl FnMut(&mut World) -> R) -> Result<R, BackendError> {
+        let mut world = self.lock();
         let mut result = None;
-        let mut shared = Vec::new();
-        self.store
-            .update(&mut |stored| {
-                let before = take_shared(stored);
-                result = Some(f(stored));
-                shared = take_shared(stored);
-                shared != before
-            })
-            .map_err(|message| BackendError::Transport { message, retryable: false })?;
-        put_shared(&mut self.lock(), &shared);
-        result
-            .ok_or_else(|| BackendError::Transport { message: "the world store did not run".into(), retryable: false })
+        self.update(&mut world, false, &mut |stored| {
+            let before = shared(stored);
+            result = Some(f(stored));
+            shared(stored) != before
+        })?;
+        result.ok_or_else(|| transport("the world store did not run".into()))
     }
 
     /// A copy of the world as it is now.
     pub fn snapshot(&self) -> World {
-        let mut world = self.lock();
-        self.catch_up(&mut world);
-        world.clone()
+        self.read(World::clone).unwrap_or_else(|_| self.lock().clone())
     }
 
     /// Let every pending transition happen (tests: "and then the world settles").
     pub fn run_until_settled(&self) -> crate::Settled {
         let mut world = self.lock();
-        self.catch_up(&mut world);
-        let settled = world.run_until_settled();
-        self.resync(&world);
-        settled
+        let mut settled = None;
+        let stored = self.update(&mut world, true, &mut |stored| {
+            self.catch_up(stored);
+            settled = Some(stored.run_until_settled());
+            self.resync(stored);
+            true
+        });
+        match (stored, settled) {
+            (Ok(()), Some(settled)) => settled,
+            // The store failed: settle this process's copy, as the tests that call this expect.
+            _ => {
+                self.catch_up(&mut world);
+                let settled = world.run_until_settled();
+                self.resync(&world);
+                settled
+            }
+        }
     }
 
-    /// Change the world behind the backends' back (tests: someone edits it by hand).
+    /// Change the world behind the backends' back (tests: someone edits it by hand). Like a
+    /// person with an editor, it reads the stored world, changes it and writes it back.
     pub fn edit<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
         let mut world = self.lock();
+        // Best effort: a store that cannot be read leaves the edit on this process's copy.
+        let _ = self.update(&mut world, false, &mut |_| false);
         let result = f(&mut world);
         world.reconcile();
         self.resync(&world);
+        let edited = world.clone();
+        let _ = self.update(&mut world, true, &mut |stored| {
+            *stored = edited.clone();
+            true
+        });
         result
     }
 }
