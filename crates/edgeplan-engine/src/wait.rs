@@ -3,8 +3,8 @@
 //! and Portainer backends get the same waits as the simulated world. Which waits follow which
 //! kind is declared with the kind ([`edgeplan_model::kinds`]).
 
-use edgeplan_model::attr::{self, field};
-use edgeplan_model::{LiveObject, Observed, Value, WaitKind};
+use edgeplan_model::attr::{self, Attr, field};
+use edgeplan_model::{Address, LiveObject, Observed, Value, WaitKind};
 
 /// One look at the subject.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +67,26 @@ pub(crate) fn check(kind: WaitKind, observed: &Observed) -> Check {
             }
         },
         WaitKind::AgentCheckedIn => checked_in(live),
+        // Judged per reference, by `upstream`: the subject is whichever node a reference names.
+        WaitKind::UpstreamOutput => Check::Ready,
     }
+}
+
+/// What was last seen of `upstream` while its `output` is not there yet, for the progress line
+/// and a timeout's message: that it does not exist, or that it exists without the output, and
+/// the last word of whoever fills it in (the LB controller's event on the Service).
+pub(crate) fn upstream(upstream: &Address, output: Attr, observed: &Observed) -> String {
+    let Observed::Present(live) = observed else {
+        return format!("{upstream} does not exist yet, so it has no `{output}`");
+    };
+    let mut line = format!("{upstream} ({}) reports no `{output}` yet", live.id);
+    if let Some(reason) = live.text(attr::CONTROLLER_EVENT_REASON) {
+        line.push_str(&format!("; the controller's last event: {reason}"));
+        if let Some(message) = live.text(attr::CONTROLLER_EVENT) {
+            line.push_str(&format!(": {message}"));
+        }
+    }
+    line
 }
 
 /// Portainer's view: Type 7 (the agent reported its platform), Heartbeat, a check-in date.
@@ -140,6 +159,24 @@ mod tests {
             object.set(*attr, value.clone());
         }
         Observed::Present(object)
+    }
+
+    #[test]
+    fn a_missing_upstream_output_names_the_node_the_output_and_the_controller_event() {
+        let service = Address::provider("tunnel_service");
+        assert_eq!(
+            upstream(&service, attr::LOAD_BALANCER_HOSTNAME, &Observed::Absent),
+            "provider.tunnel_service does not exist yet, so it has no `load_balancer_hostname`"
+        );
+        let failing = live(&[
+            (attr::CONTROLLER_EVENT_REASON, "FailedBuildModel".into()),
+            (attr::CONTROLLER_EVENT, "Failed build model due to …DescribeRouteTables".into()),
+        ]);
+        assert_eq!(
+            upstream(&service, attr::LOAD_BALANCER_HOSTNAME, &failing),
+            "provider.tunnel_service (x) reports no `load_balancer_hostname` yet; the controller's last event: \
+             FailedBuildModel: Failed build model due to …DescribeRouteTables"
+        );
     }
 
     #[test]

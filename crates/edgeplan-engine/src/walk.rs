@@ -9,6 +9,11 @@
 //! and the graph, and are polled together. Every wait sleeps on the backends' clock, so on the
 //! simulated world 30 modelled minutes take milliseconds and the report shows the modelled
 //! makespan.
+//!
+//! An upstream node that succeeded may still lack an output someone else fills in later (the
+//! LB controller sets the Service's `status.loadBalancer` only once it has built the NLB). A
+//! node whose reference names such an output waits for it, as for any other wait
+//! ([`WaitKind::UpstreamOutput`]): polled with backoff, reported, bounded by `--timeout`.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,7 +25,7 @@ use std::time::Duration;
 
 use edgeplan_model::attr::Attr;
 use edgeplan_model::{
-    Action, Address, Clock, Expr, Node, Observation, Observed, ResourceGraph, Role, Subject, Value, WaitKind,
+    Action, Address, Clock, Expr, Node, Observation, Observed, Reference, ResourceGraph, Role, Subject, Value, WaitKind,
 };
 use edgeplan_plan::{Change, Plan, Shown};
 
@@ -77,9 +82,40 @@ pub struct Walk<'a> {
     pub waits: bool,
 }
 
-/// A node's result: its outputs, for the nodes that reference them.
-type NodeResult = Result<BTreeMap<Attr, Value>, StepError>;
+/// Every node's outputs, as last known.
+type Outputs = BTreeMap<Address, BTreeMap<Attr, Value>>;
+
+/// What a node hands on: its own outputs, for the nodes that reference them, and fresher
+/// outputs of the upstream nodes it had to wait for (so their other dependents need not).
+struct Done {
+    outputs: BTreeMap<Attr, Value>,
+    refreshed: Outputs,
+}
+
+type NodeResult = Result<Done, StepError>;
 type NodeFuture<'a> = Pin<Box<dyn Future<Output = NodeResult> + 'a>>;
+
+/// Whether a reference can use `value`. An output that is declared but not filled in yet reads
+/// as null; an empty string names nothing (a hostname, an ID) either.
+fn usable(value: &Value) -> bool {
+    !matches!(value, Value::Null) && value.as_str() != Some("")
+}
+
+/// The value `reference` names, if it is there yet.
+fn output<'o>(outputs: &'o Outputs, reference: &Reference) -> Option<&'o Value> {
+    outputs.get(&reference.node).and_then(|o| o.get(&reference.output)).filter(|v| usable(v))
+}
+
+/// References whose value `node` sends or looks its object up by (ordering-only ones are
+/// neither) and that are not there yet.
+fn missing<'n>(node: &'n Node, outputs: &Outputs) -> Vec<&'n Reference> {
+    let decl = node.kind.decl();
+    node.references()
+        .filter(|(attribute, _)| decl.desired_decl(*attribute).is_some_and(|d| d.role != Role::Ordering))
+        .map(|(_, reference)| reference)
+        .filter(|reference| output(outputs, reference).is_none())
+        .collect()
+}
 
 struct Ctx<'a> {
     router: &'a Router,
@@ -102,11 +138,7 @@ impl Ctx<'_> {
     }
 
     /// Observe `node` with its references resolved from what this apply produced.
-    async fn observe(
-        &self,
-        node: &Node,
-        outputs: &BTreeMap<Address, BTreeMap<Attr, Value>>,
-    ) -> Result<Observed, StepError> {
+    async fn observe(&self, node: &Node, outputs: &Outputs) -> Result<Observed, StepError> {
         let decl = node.kind.decl();
         let attributes: BTreeMap<Attr, Value> = node
             .desired
@@ -114,11 +146,7 @@ impl Ctx<'_> {
             .filter(|(attribute, _)| decl.desired_decl(**attribute).is_some_and(|d| d.role != Role::Ordering))
             .filter_map(|(attribute, expr)| match expr {
                 Expr::Lit(value) => Some((*attribute, value.clone())),
-                Expr::Ref(reference) => outputs
-                    .get(&reference.node)
-                    .and_then(|o| o.get(&reference.output))
-                    .filter(|v| **v != Value::Null)
-                    .map(|v| (*attribute, v.clone())),
+                Expr::Ref(reference) => output(outputs, reference).map(|v| (*attribute, v.clone())),
             })
             .collect();
         let observation = self.router.observe_resolved(vec![(node, attributes)]).await;
@@ -207,10 +235,7 @@ pub async fn apply(router: &Router, walk: &Walk<'_>, options: &ApplyOptions, pro
                 let Some(node) = walk.graph.node(&change.address) else { continue };
                 ctx.emit(Event::Started { address: change.address.clone(), action: change.action });
                 started_at.insert(&change.address, ctx.at());
-                let future: NodeFuture<'_> = match resolve(node, change, &outputs) {
-                    Ok(attributes) => Box::pin(run_node(&ctx, node, change, attributes, outputs.clone())),
-                    Err(error) => Box::pin(std::future::ready(Err(error))),
-                };
+                let future: NodeFuture<'_> = Box::pin(run_node(&ctx, node, change, outputs.clone()));
                 running.push((&change.address, future));
             }
         }
@@ -223,10 +248,11 @@ pub async fn apply(router: &Router, walk: &Walk<'_>, options: &ApplyOptions, pro
         };
         let action = actions.get(address).copied().unwrap_or(Action::NoOp);
         match result {
-            Ok(node_outputs) => {
+            Ok(done) => {
                 let finished = ctx.at();
                 let started = started_at.get(address).copied().unwrap_or_default();
-                outputs.insert(address.clone(), node_outputs);
+                outputs.extend(done.refreshed);
+                outputs.insert(address.clone(), done.outputs);
                 status.insert(address, Status::Succeeded { started, finished });
                 ctx.emit(Event::Succeeded { address: address.clone(), action, took: finished.saturating_sub(started) });
             }
@@ -324,11 +350,7 @@ fn heights<'a>(
 /// The operation's attributes: literals as written (secrets already read when the stack was
 /// loaded), references from the upstream node's actual outputs. A value the plan showed must
 /// still be that value.
-fn resolve(
-    node: &Node,
-    change: &Change,
-    outputs: &BTreeMap<Address, BTreeMap<Attr, Value>>,
-) -> Result<BTreeMap<Attr, Value>, StepError> {
+fn resolve(node: &Node, change: &Change, outputs: &Outputs) -> Result<BTreeMap<Attr, Value>, StepError> {
     let mut attributes = BTreeMap::new();
     // Only a mutation sends attributes anywhere.
     if !change.action.mutates() {
@@ -353,8 +375,9 @@ fn resolve(
             Expr::Lit(value) => value.clone(),
             Expr::Ref(_) if !references => continue,
             Expr::Ref(reference) => {
-                let found = outputs.get(&reference.node).and_then(|o| o.get(&reference.output)).cloned();
-                let Some(value) = found.filter(|v| *v != Value::Null) else {
+                // Only reachable if the upstream node is not in the graph: a declared output
+                // that is not there yet was waited for first.
+                let Some(value) = output(outputs, reference).cloned() else {
                     return Err(StepError::Unresolved {
                         field: field.to_string(),
                         message: format!("{} reported no `{}`", reference.node, reference.output),
@@ -388,13 +411,14 @@ fn resolve(
     Ok(attributes)
 }
 
-async fn run_node<'a>(
-    ctx: &'a Ctx<'a>,
-    node: &'a Node,
-    change: &'a Change,
-    attributes: BTreeMap<Attr, Value>,
-    outputs: BTreeMap<Address, BTreeMap<Attr, Value>>,
-) -> NodeResult {
+async fn run_node<'a>(ctx: &'a Ctx<'a>, node: &'a Node, change: &'a Change, mut outputs: Outputs) -> NodeResult {
+    // A delete acts on the object as observed; everything else needs what it references, and
+    // an apply also needs it to look the object up and wait for it.
+    let mut refreshed = Outputs::new();
+    if change.action != Action::Delete && (ctx.walk.waits || change.action.mutates()) {
+        refreshed = upstream_outputs(ctx, node, &mut outputs).await?;
+    }
+    let attributes = resolve(node, change, &outputs)?;
     let mut last: Option<Observed> = None;
     if change.action.mutates() {
         // Re-observe right before mutating: never do what the plan did not show.
@@ -430,14 +454,86 @@ async fn run_node<'a>(
         None if change.action == Action::Delete => Observed::Absent,
         // A destroy needs no outputs of what it leaves alone: what was observed stands.
         None if !ctx.walk.waits => {
-            return Ok(outputs.get(&node.address).cloned().unwrap_or_default());
+            return Ok(Done { outputs: outputs.get(&node.address).cloned().unwrap_or_default(), refreshed });
         }
         None => ctx.observe(node, &outputs).await?,
     };
-    Ok(match observed {
+    let own = match observed {
         Observed::Present(live) => live.attributes,
         Observed::Absent => BTreeMap::new(),
-    })
+    };
+    Ok(Done { outputs: own, refreshed })
+}
+
+/// Wait until every output `node` references is there: poll each upstream node that lacks one
+/// (after refreshing what *it* references), with the same backoff, progress lines and timeout
+/// as any other wait. Returns the upstream outputs that were refreshed.
+async fn upstream_outputs(ctx: &Ctx<'_>, node: &Node, outputs: &mut Outputs) -> Result<Outputs, StepError> {
+    let mut refreshed = Outputs::new();
+    if missing(node, outputs).is_empty() {
+        return Ok(refreshed);
+    }
+    let kind = WaitKind::UpstreamOutput;
+    let begun = ctx.clock.now();
+    let timeout = ctx.options.timeout(kind);
+    let mut attempt = 0;
+    loop {
+        let mut last = None;
+        for reference in missing(node, outputs) {
+            let Some(upstream) = ctx.walk.graph.node(&reference.node) else {
+                return Err(StepError::Unresolved {
+                    field: reference.output.to_string(),
+                    message: format!("{} is not in the graph", reference.node),
+                });
+            };
+            let observed = refresh(ctx, upstream, outputs, &mut refreshed).await?;
+            if output(outputs, reference).is_none() {
+                last.get_or_insert_with(|| crate::wait::upstream(&reference.node, reference.output, &observed));
+            }
+        }
+        let Some(what) = last else { return Ok(refreshed) };
+        let waited = ctx.clock.now().saturating_sub(begun);
+        if waited >= timeout {
+            return Err(StepError::Timeout { wait: kind, waited, last: what });
+        }
+        ctx.emit(Event::Waiting { address: node.address.clone(), wait: kind, waited, observed: what });
+        let pause =
+            ctx.pause(&node.address, attempt).min(timeout.saturating_sub(waited).max(Duration::from_millis(10)));
+        ctx.sleep(pause).await;
+        attempt += 1;
+    }
+}
+
+/// Observe `node` again and record what it outputs now; the upstream nodes that lack an output
+/// it needs are observed first, transitively, in dependency order.
+async fn refresh(
+    ctx: &Ctx<'_>,
+    node: &Node,
+    outputs: &mut Outputs,
+    refreshed: &mut Outputs,
+) -> Result<Observed, StepError> {
+    let graph = ctx.walk.graph;
+    let mut needed: BTreeSet<&Address> = BTreeSet::new();
+    let mut queue: Vec<&Node> = vec![node];
+    while let Some(next) = queue.pop() {
+        if needed.insert(&next.address) {
+            queue.extend(missing(next, outputs).into_iter().filter_map(|r| graph.node(&r.node)));
+        }
+    }
+    let order: Vec<&Node> = if needed.len() == 1 {
+        vec![node]
+    } else {
+        graph.topological_order().into_iter().filter(|a| needed.contains(a)).filter_map(|a| graph.node(a)).collect()
+    };
+    let mut observed = Observed::Absent;
+    for next in order {
+        observed = ctx.observe(next, outputs).await?;
+        if let Observed::Present(live) = &observed {
+            outputs.insert(next.address.clone(), live.attributes.clone());
+            refreshed.insert(next.address.clone(), live.attributes.clone());
+        }
+    }
+    Ok(observed)
 }
 
 async fn execute(
@@ -466,13 +562,21 @@ async fn wait(
     waiter: &Address,
     subject: &Node,
     kind: WaitKind,
-    outputs: &BTreeMap<Address, BTreeMap<Attr, Value>>,
+    outputs: &Outputs,
 ) -> Result<Observed, StepError> {
     let begun = ctx.clock.now();
     let timeout = ctx.options.timeout(kind);
     let mut attempt = 0;
+    // A sibling subject (the NLB, for target health) may need an output its own upstream has
+    // not filled in yet: it is refreshed on every look, never frozen at this node's start.
+    let mut outputs = outputs.clone();
+    let mut scratch = Outputs::new();
     loop {
-        let observed = ctx.observe(subject, outputs).await?;
+        let observed = if subject.address != *waiter && !missing(subject, &outputs).is_empty() {
+            refresh(ctx, subject, &mut outputs, &mut scratch).await?
+        } else {
+            ctx.observe(subject, &outputs).await?
+        };
         let waited = ctx.clock.now().saturating_sub(begun);
         match check(kind, &observed) {
             Check::Ready => return Ok(observed),

@@ -249,10 +249,14 @@ pub enum WaitKind {
     AgentConnected,
     /// Portainer sees the agent check in (Type 7, Heartbeat, LastCheckInDate).
     AgentCheckedIn,
+    /// An output a node references is not there yet, though its node succeeded: someone fills
+    /// it in later (the LB controller sets the Service's `status.loadBalancer` once it has built
+    /// the NLB). Declared by no kind: the executor waits for it before any node that needs it.
+    UpstreamOutput,
 }
 
 impl WaitKind {
-    pub const ALL: [WaitKind; 7] = [
+    pub const ALL: [WaitKind; 8] = [
         WaitKind::NlbActive,
         WaitKind::TargetsHealthy,
         WaitKind::ConnectionAccepted,
@@ -260,6 +264,7 @@ impl WaitKind {
         WaitKind::RolloutComplete,
         WaitKind::AgentConnected,
         WaitKind::AgentCheckedIn,
+        WaitKind::UpstreamOutput,
     ];
 
     pub fn name(self) -> &'static str {
@@ -271,6 +276,7 @@ impl WaitKind {
             WaitKind::RolloutComplete => "rollout-complete",
             WaitKind::AgentConnected => "agent-connected",
             WaitKind::AgentCheckedIn => "agent-checked-in",
+            WaitKind::UpstreamOutput => "upstream-output",
         }
     }
 
@@ -284,13 +290,16 @@ impl WaitKind {
             WaitKind::RolloutComplete => "rollout complete",
             WaitKind::AgentConnected => "agent tunnel connected",
             WaitKind::AgentCheckedIn => "agent checked in",
+            WaitKind::UpstreamOutput => "upstream output",
         }
     }
 
     /// Default timeouts: a few times what AWS and Kubernetes usually take (NLB ~3 min,
-    /// health ~90 s, endpoint ~2 min, rollout ~30 s).
+    /// health ~90 s, endpoint ~2 min, rollout ~30 s). An upstream output waits on a controller's
+    /// retries, whose backoff grows to 1000 s (controller-runtime's default).
     pub fn default_timeout(self) -> Duration {
         Duration::from_secs(match self {
+            WaitKind::UpstreamOutput => 20 * 60,
             WaitKind::NlbActive | WaitKind::TargetsHealthy | WaitKind::VpceAvailable => 10 * 60,
             WaitKind::ConnectionAccepted
             | WaitKind::RolloutComplete

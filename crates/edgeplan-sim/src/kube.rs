@@ -496,7 +496,7 @@ fn apply(world: &mut World, context: &str, manifest: &Manifest) -> Result<bool, 
                     add_manager(&mut service.field_managers);
                 }
                 None => cluster.services.push(Service {
-                    namespace,
+                    namespace: namespace.clone(),
                     name: metadata.name.clone(),
                     service_type,
                     labels: metadata.labels.clone(),
@@ -516,6 +516,9 @@ fn apply(world: &mut World, context: &str, manifest: &Manifest) -> Result<bool, 
             upsert_kv(&mut cluster.secrets, &namespace, metadata, data);
         }
         Manifest::Deployment { spec, .. } => return apply_deployment(cluster, &namespace, metadata, spec),
+    }
+    if let Manifest::Service { .. } = manifest {
+        world.service_changed(context, &namespace, &metadata.name);
     }
     Ok(false)
 }

@@ -24,6 +24,10 @@ pub const SETTLE_LIMIT_SECONDS: u64 = 24 * 3600;
 /// Log lines kept per agent (the tail `kubectl logs --tail` would show).
 const MAX_LOG_LINES: usize = 20;
 
+/// The LB controller's longest retry interval for a Service it cannot build (controller-runtime's
+/// per-item exponential backoff caps at 1000 s).
+const MAX_CONTROLLER_BACKOFF_SECONDS: u64 = 1000;
+
 /// What a call to [`World::run_until_settled`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settled {
@@ -122,6 +126,8 @@ impl World {
                 TransitionKind::TargetsHealthy => self.targets_healthy(&transition.subject),
                 TransitionKind::VpceAvailable => self.vpce_available(&transition.subject),
                 TransitionKind::RolloutComplete => self.rollout_complete(&transition.subject),
+                // The retry itself is the controller's next reconcile, right after this.
+                TransitionKind::ControllerRetry => None,
             };
             if let Some(message) = fired {
                 events.push(self.record(&transition.subject, message, waited));
@@ -220,6 +226,7 @@ impl World {
                 let service = &cluster.services[si];
                 let object = format!("Service/{}", service.name);
                 let namespace = service.namespace.clone();
+                let retry = format!("{context}/{namespace}/{object}");
                 if let Some(lb) = self.nlb_for_service(cluster, service) {
                     let listeners = listeners_for(service);
                     let (arn, dns) = (lb.arn.clone(), lb.dns_name.clone());
@@ -235,11 +242,17 @@ impl World {
                     }
                     continue;
                 }
+                // A Service that failed waits for its retry: the controller watches Services, not
+                // IAM, so a policy fixed meanwhile is seen at the next retry (or Service change).
+                if self.is_pending(TransitionKind::ControllerRetry, &retry) {
+                    continue;
+                }
                 match build_model(self, ci, si) {
                     Err(message) => {
                         if self.kube_event(ci, &namespace, &object, "Warning", "FailedBuildModel", &message) {
-                            events.push(self.record(&format!("{context}/{namespace}/{object}"), message, None));
+                            events.push(self.record(&retry, message.clone(), None));
                         }
+                        self.schedule_retry(ci, &namespace, &object, &retry);
                     }
                     Ok(model) => {
                         let arn = self.create_nlb(ci, si, &aws.account, &aws.region, model);
@@ -253,6 +266,34 @@ impl World {
             events.extend(self.delete_orphan_nlbs(ci));
         }
         events
+    }
+
+    /// Retry a failed Service after as long as it has been failing (1 s, 2 s, 4 s, … up to
+    /// [`MAX_CONTROLLER_BACKOFF_SECONDS`]): exponential backoff. The failure began at the
+    /// object's last event, which repeats are not recorded over.
+    fn schedule_retry(&mut self, ci: usize, namespace: &str, object: &str, subject: &str) {
+        let since = self.kubernetes[ci]
+            .events
+            .iter()
+            .rev()
+            .find(|e| e.namespace == namespace && e.object == object)
+            .map_or(self.now, |e| e.at.min(self.now));
+        let backoff = self
+            .now
+            .saturating_sub(since)
+            .clamp(TransitionKind::ControllerRetry.duration(), MAX_CONTROLLER_BACKOFF_SECONDS);
+        self.pending.push(Transition {
+            at: self.now.saturating_add(backoff),
+            since,
+            kind: TransitionKind::ControllerRetry,
+            subject: subject.to_string(),
+        });
+    }
+
+    /// A Service was written: the controller's watch sees it at once, whatever its backoff.
+    pub(crate) fn service_changed(&mut self, context: &str, namespace: &str, name: &str) {
+        let subject = format!("{context}/{namespace}/Service/{name}");
+        self.pending.retain(|t| !(t.kind == TransitionKind::ControllerRetry && t.subject == subject));
     }
 
     /// Record a Kubernetes event unless the object's last event already says the same.

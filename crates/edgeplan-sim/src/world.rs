@@ -733,6 +733,9 @@ pub enum TransitionKind {
     VpceAvailable,
     /// A Deployment's new pods are ready (~30 s).
     RolloutComplete,
+    /// The LB controller retries a Service it could not build, with backoff (1 s doubling to
+    /// 1000 s, as controller-runtime's rate limiter). Subject: `context/namespace/Service/name`.
+    ControllerRetry,
 }
 
 impl TransitionKind {
@@ -743,6 +746,8 @@ impl TransitionKind {
             TransitionKind::TargetsHealthy => 90,
             TransitionKind::VpceAvailable => 120,
             TransitionKind::RolloutComplete => 30,
+            // The first retry; later ones double (see `sim.rs`).
+            TransitionKind::ControllerRetry => 1,
         }
     }
 
@@ -752,6 +757,7 @@ impl TransitionKind {
             TransitionKind::TargetsHealthy => "targets healthy",
             TransitionKind::VpceAvailable => "VPC endpoint available",
             TransitionKind::RolloutComplete => "rollout complete",
+            TransitionKind::ControllerRetry => "load balancer controller retry",
         }
     }
 }

@@ -21,6 +21,16 @@ fn nlb_requested(sim: &Sim) {
     sim.apply(&["provider.tunnel_service"]);
 }
 
+/// Let the LB controller's pending retry of a Service it could not build happen. Returns how
+/// long that was: it retries with backoff, and IAM or route changes are not events it watches.
+fn controller_retries(sim: &Sim) -> u64 {
+    let world = sim.world.snapshot();
+    let retry = world.pending.iter().find(|t| t.kind == TransitionKind::ControllerRetry).expect("a retry is pending");
+    let wait = retry.at.saturating_sub(world.now);
+    sim.sleep(wait);
+    wait
+}
+
 fn nlb_state(sim: &Sim) -> Option<String> {
     match sim.observe("provider.nlb") {
         Ok(Observed::Present(nlb)) => nlb.text(attr::STATE).map(str::to_string),
@@ -48,12 +58,16 @@ fn the_controller_builds_no_nlb_until_the_policy_allows_describe_route_tables() 
     assert!(sim.absent("provider.nlb"));
     assert!(sim.world.snapshot().region(ACCOUNT, REGION).expect("the region").load_balancers.is_empty());
 
-    // The plan's policy version: the controller's next reconcile builds the NLB.
+    // The plan's policy version: the controller's next retry builds the NLB. After an hour of
+    // failures its backoff is at the cap, 1000 s; nothing about IAM makes it look sooner.
     sim.apply(&["provider.lb_controller_policy"]);
     let policy = sim.live("provider.lb_controller_policy");
     assert_eq!(policy.text(attr::DEFAULT_VERSION), Some("v2"));
     assert_eq!(policy.get(attr::MISSING_ACTIONS), Some(&Value::List(Vec::new())));
     assert!(!codes(&sim.plan()).iter().any(|c| c.starts_with("EP201")));
+    assert_eq!(nlb_state(&sim), None);
+    let waited = controller_retries(&sim);
+    assert!(waited > 0 && waited <= 1000, "{waited}");
     assert_eq!(nlb_state(&sim).as_deref(), Some("provisioning"));
     let nlb = sim.live("provider.nlb");
     assert_eq!(nlb.text(attr::SCHEME), Some("internal"));
@@ -94,6 +108,9 @@ fn the_controller_wants_a_private_and_tagged_subnet() {
     assert_eq!(subnet.text(attr::ROUTE_TABLE_ASSOCIATION), Some("explicit"));
     assert_eq!(subnet.text(attr::ROUTE_TABLE_ID), sim.live("provider.nlb_route_table").text(attr::ID));
     assert!(!codes(&sim.plan()).iter().any(|c| c.starts_with("EP204")));
+    // The controller sees the route change at its next retry (one second after the first failure).
+    assert_eq!(nlb_state(&sim), None);
+    assert_eq!(controller_retries(&sim), 1);
     assert_eq!(nlb_state(&sim).as_deref(), Some("provisioning"));
 }
 
@@ -119,7 +136,33 @@ fn an_untagged_subnet_is_not_used_for_an_internal_nlb() {
     assert_eq!(change.action, Action::Update);
     assert!(change.reasons.contains(&Reason::Drift { field: attr::TAGS.to_string() }), "{:?}", change.reasons);
     sim.apply(&["provider.nlb_subnet"]);
+    controller_retries(&sim);
     assert_eq!(nlb_state(&sim).as_deref(), Some("provisioning"));
+}
+
+#[test]
+fn the_controller_retries_a_failed_service_with_backoff_and_at_once_when_the_service_changes() {
+    let sim = seed();
+    sim.apply(&PRIVATE_SUBNET);
+    sim.apply(&["provider.tunnel_service"]);
+    assert_eq!(sim.text("provider.tunnel_service", attr::CONTROLLER_EVENT_REASON).as_deref(), Some("FailedBuildModel"));
+    // 1 s, 1 s, 2 s, 4 s, …: each retry waits as long as the Service has been failing.
+    let waits: Vec<u64> = (0..6).map(|_| controller_retries(&sim)).collect();
+    assert_eq!(waits, [1, 1, 2, 4, 8, 16]);
+    sim.sleep(5000);
+    let world = sim.world.snapshot();
+    let retry = world.pending.iter().find(|t| t.kind == TransitionKind::ControllerRetry).expect("still retrying");
+    assert!(retry.at - world.now <= 1000, "the backoff is capped at 1000 s: {retry:?}");
+    // Repeated failures are one event, not one per retry.
+    let failed = world.kubernetes[0].events.iter().filter(|e| e.reason == "FailedBuildModel").count();
+    assert_eq!(failed, 1);
+    // The policy is fixed: nothing happens until the retry...
+    sim.apply(&["provider.lb_controller_policy"]);
+    assert_eq!(nlb_state(&sim), None);
+    // ...unless the Service changes, which the controller watches: it reconciles at once.
+    sim.execute("provider.tunnel_service", Action::Update, |_| {}).expect("the Service is applied again");
+    assert_eq!(nlb_state(&sim).as_deref(), Some("provisioning"));
+    assert!(!sim.world.snapshot().pending.iter().any(|t| t.kind == TransitionKind::ControllerRetry));
 }
 
 #[test]
