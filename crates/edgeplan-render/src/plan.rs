@@ -2,8 +2,13 @@
 //!
 //! They only read the model: the action, reasons, before/after and diagnostics are printed as
 //! `decide` recorded them, in the plan's (dependency) order. Secrets exist in the model only as
-//! `Shown::Sensitive` (a reference or a fingerprint) and are printed in exactly one form per
-//! format: `(sensitive: env:NAME)` in text, `{"sensitive": true, "ref": "env:NAME"}` in JSON.
+//! `Shown::Sensitive` (with the reference the plan gives, if any) and are printed in exactly
+//! one form per format: `(sensitive)` or `(sensitive: env:NAME)` in text, `{"sensitive": true,
+//! "ref": "env:NAME"}` (`"ref": null` without one) in JSON. Renderers add nothing derived from a
+//! secret, such as a digest.
+//!
+//! Findings about the spec itself (lint findings the plan carries, at the address `spec`) are a
+//! group of their own, "Spec findings", located by `file:line:column`.
 //!
 //! Every function is deterministic (no colours, no clocks, ordered maps only) and its output
 //! ends with a newline, so it can be written verbatim.
@@ -12,6 +17,7 @@ mod fields;
 mod human;
 mod json;
 mod markdown;
+mod policy;
 
 pub use human::human;
 pub use json::{JSON_FORMAT_VERSION, json};
@@ -114,9 +120,25 @@ fn diagnostics_by_address(plan: &Plan) -> BTreeMap<&Address, Vec<&Finding>> {
     by_address
 }
 
+/// The address of findings about the spec as a whole rather than one node (lint findings).
+const SPEC: &str = "spec";
+
+fn is_spec(address: &Address) -> bool {
+    address.as_str() == SPEC
+}
+
+/// Findings about the spec itself, in the plan's order.
+fn spec_findings(plan: &Plan) -> Vec<&Finding> {
+    plan.diagnostics.iter().filter(|d| is_spec(&d.address)).map(|d| &d.finding).collect()
+}
+
 /// Diagnostics about nodes that are not listed (no planned change, or not in the plan), in
-/// the plan's order.
+/// the plan's order. Spec findings are not about a node: they have their own group.
 fn unmatched_diagnostics(plan: &Plan) -> Vec<(&Address, &Finding)> {
     let listed: BTreeSet<&Address> = listed(plan).map(|c| &c.address).collect();
-    plan.diagnostics.iter().filter(|d| !listed.contains(&d.address)).map(|d| (&d.address, &d.finding)).collect()
+    plan.diagnostics
+        .iter()
+        .filter(|d| !listed.contains(&d.address) && !is_spec(&d.address))
+        .map(|d| (&d.address, &d.finding))
+        .collect()
 }

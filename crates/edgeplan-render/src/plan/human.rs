@@ -8,9 +8,9 @@ use edgeplan_diag::Finding;
 use edgeplan_model::{Address, NodeKind};
 use edgeplan_plan::Plan;
 
-use super::fields::{Fields, fields, is_formatting_only};
+use super::fields::{Entry, Fields, Line, PREVIEW, fields, is_formatting_only};
 use super::{
-    RenderContext, diagnostics_by_address, listed, location, phrase, plan_line, plural, severities_line,
+    RenderContext, diagnostics_by_address, listed, location, phrase, plan_line, plural, severities_line, spec_findings,
     unmatched_diagnostics,
 };
 
@@ -31,7 +31,9 @@ const FIELD_INDENT: &str = "      ";
 ///         # (1 unchanged attribute hidden)
 /// ```
 ///
-/// No-op nodes are counted, not listed. Diagnostics about nodes that are not listed come last.
+/// Findings about the spec itself come first, under "Spec findings". No-op nodes are counted,
+/// not listed. Diagnostics about nodes that are not listed come last. An IAM policy leads with
+/// its semantic change; a long line diff shows its first lines and says where the rest is.
 pub fn human(plan: &Plan, ctx: &RenderContext) -> String {
     let summary = plan.summary();
     let mut out = String::new();
@@ -43,6 +45,13 @@ pub fn human(plan: &Plan, ctx: &RenderContext) -> String {
     let _ = writeln!(out, "Diagnostics: {}.", severities_line(plan));
     if summary.no_op > 0 {
         let _ = writeln!(out, "Unchanged: {} (not listed).", plural(summary.no_op, "node"));
+    }
+    let spec = spec_findings(plan);
+    if !spec.is_empty() {
+        out.push_str("\nSpec findings:\n");
+        for finding in spec {
+            diagnostic(&mut out, ctx, finding, "  ");
+        }
     }
 
     let by_address = diagnostics_by_address(plan);
@@ -57,7 +66,7 @@ pub fn human(plan: &Plan, ctx: &RenderContext) -> String {
             change.kind,
             phrase(change.action)
         );
-        let fields = fields(change);
+        let fields = fields(change, ctx.width);
         for reason in &change.reasons {
             let text = match is_formatting_only(reason, &fields) {
                 Some(field) => format!("`{field}` differs only in formatting (equal as normalized JSON)"),
@@ -77,7 +86,10 @@ pub fn human(plan: &Plan, ctx: &RenderContext) -> String {
         let mut previous: Option<&Address> = None;
         for (address, finding) in unmatched {
             if previous != Some(address) {
-                out.push('\n');
+                // A blank line between nodes, none under the heading.
+                if previous.is_some() {
+                    out.push('\n');
+                }
                 match kinds.get(address) {
                     Some(kind) => {
                         let _ = writeln!(out, "    {address} ({kind})");
@@ -95,10 +107,29 @@ pub fn human(plan: &Plan, ctx: &RenderContext) -> String {
 }
 
 fn field_lines(out: &mut String, fields: &Fields) {
-    for line in &fields.lines {
-        let text = format!("{FIELD_INDENT}{}{} {}", "    ".repeat(line.depth), line.sign, line.text);
-        let _ = writeln!(out, "{}", text.trim_end());
+    for entry in &fields.entries {
+        match entry {
+            Entry::Line(line) => field_line(out, line),
+            // The first lines, then where all of it is: no CLI flag needed, the other formats
+            // carry the full values.
+            Entry::Folded(folded) => {
+                let total = folded.lines.len();
+                let note = |text: String| Line { depth: 1, sign: ' ', text };
+                field_line(out, &note(format!("# {}, first {PREVIEW} of {total} lines:", folded.title())));
+                for line in folded.lines.iter().take(PREVIEW) {
+                    field_line(out, line);
+                }
+                let more = total.saturating_sub(PREVIEW);
+                let noun = if more == 1 { "line" } else { "lines" };
+                field_line(out, &note(format!("… {more} more {noun} (in full: --format markdown or --format json)")));
+            }
+        }
     }
+}
+
+fn field_line(out: &mut String, line: &Line) {
+    let text = format!("{FIELD_INDENT}{}{} {}", "    ".repeat(line.depth), line.sign, line.text);
+    let _ = writeln!(out, "{}", text.trim_end());
 }
 
 /// `error[EP201]: message`, then where in the spec, then the help.

@@ -68,8 +68,9 @@ enum Json {
     },
     Sensitive {
         sensitive: bool,
+        /// The reference the plan gives (`env:AGENT_SECRET`), `null` without one.
         #[serde(rename = "ref")]
-        reference: String,
+        reference: Option<String>,
     },
 }
 
@@ -85,7 +86,9 @@ struct Diagnostic<'a> {
 
 /// The JSON plan: `format_version`, `stack`, `summary`, `changes` (every node, no-ops
 /// included, in dependency order) and `diagnostics`. Values are JSON; a value known only after
-/// apply is `{"unknown": true}`, a secret `{"sensitive": true, "ref": "env:NAME"}`.
+/// apply is `{"unknown": true}`, a secret `{"sensitive": true, "ref": "env:NAME"}` (`"ref":
+/// null` when the plan gives no reference). The values are full: a long policy document is
+/// here whole, however the text formats shorten it.
 pub fn json(plan: &Plan, ctx: &RenderContext) -> String {
     let s = plan.summary();
     let document = Document {
@@ -146,7 +149,7 @@ fn shown_json(shown: &Shown) -> Json {
     match shown {
         Shown::Known(value) => Json::Value(value_json(value)),
         Shown::KnownAfterApply => Json::Unknown { unknown: true },
-        Shown::Sensitive(reference) => Json::Sensitive { sensitive: true, reference: reference.clone() },
+        Shown::Sensitive(reference) => Json::Sensitive { sensitive: true, reference: reference_of(reference) },
     }
 }
 
@@ -158,10 +161,15 @@ fn value_json(value: &Value) -> serde_json::Value {
         Value::Str(text) => serde_json::Value::String(text.clone()),
         Value::List(items) => serde_json::Value::Array(items.iter().map(value_json).collect()),
         Value::Map(map) => serde_json::Value::Object(map.iter().map(|(k, v)| (k.clone(), value_json(v))).collect()),
-        // A secret nested in a value keeps the same marker as a sensitive field.
-        Value::SecretRef(reference) => serde_json::json!({ "sensitive": true, "ref": reference }),
-        Value::Secret(secret) => serde_json::json!({ "sensitive": true, "ref": secret.fingerprint() }),
+        // A secret nested in a value keeps the same marker as a sensitive field; nothing
+        // derived from a secret's text (a digest) is ever printed.
+        Value::SecretRef(reference) => serde_json::json!({ "sensitive": true, "ref": reference_of(reference) }),
+        Value::Secret(_) => serde_json::json!({ "sensitive": true, "ref": null }),
     }
+}
+
+fn reference_of(reference: &str) -> Option<String> {
+    (!reference.trim().is_empty()).then(|| reference.to_string())
 }
 
 fn diagnostic<'a>(source: Option<&'a SourceFile>, node: &'a NodeDiagnostic) -> Diagnostic<'a> {

@@ -10,12 +10,14 @@ use edgeplan_diag::{Finding, Severity};
 use edgeplan_model::{Action, Address};
 use edgeplan_plan::{Change, Plan};
 
-use super::fields::{Line, fields, is_formatting_only};
-use super::{RenderContext, diagnostics_by_address, listed, location, phrase, plural, severities_line};
+use super::fields::{Entry, Folded, Line, fields, is_formatting_only};
+use super::{RenderContext, diagnostics_by_address, is_spec, listed, location, phrase, plural, severities_line};
 
 /// The markdown plan: a heading, the count table, diagnostics, the mermaid graph of the
-/// listed changes and one collapsible block per change. Field lines are in a ```diff block,
-/// which GitHub colours; secrets are in their `(sensitive: …)` form as everywhere else.
+/// listed changes and one collapsible block per change. Findings about the spec itself are
+/// listed first, under "Spec findings". Field lines are in a ```diff block, which GitHub
+/// colours; an IAM policy leads with its semantic change and its full line diff is folded in a
+/// block of its own; secrets are in their `(sensitive…)` form as everywhere else.
 pub fn markdown(plan: &Plan, ctx: &RenderContext) -> String {
     let summary = plan.summary();
     let mut out = String::new();
@@ -37,10 +39,17 @@ pub fn markdown(plan: &Plan, ctx: &RenderContext) -> String {
     let _ = writeln!(out, "| | unchanged (not listed) | {} |", summary.no_op);
 
     let _ = writeln!(out, "\n**Diagnostics:** {}.", severities_line(plan));
-    if !plan.diagnostics.is_empty() {
+    let (spec, nodes): (Vec<_>, Vec<_>) = plan.diagnostics.iter().partition(|d| is_spec(&d.address));
+    if !spec.is_empty() {
+        out.push_str("\n**Spec findings**\n\n");
+        for diagnostic in spec {
+            diagnostic_item(&mut out, ctx, None, &diagnostic.finding);
+        }
+    }
+    if !nodes.is_empty() {
         out.push('\n');
-        for diagnostic in &plan.diagnostics {
-            diagnostic_item(&mut out, ctx, &diagnostic.address, &diagnostic.finding);
+        for diagnostic in nodes {
+            diagnostic_item(&mut out, ctx, Some(&diagnostic.address), &diagnostic.finding);
         }
     }
 
@@ -57,28 +66,26 @@ pub fn markdown(plan: &Plan, ctx: &RenderContext) -> String {
     let by_address = diagnostics_by_address(plan);
     for change in changes {
         let findings = by_address.get(&change.address).map_or(&[][..], Vec::as_slice);
-        details(&mut out, change, findings);
+        details(&mut out, change, findings, ctx.width);
     }
     out
 }
 
-fn diagnostic_item(out: &mut String, ctx: &RenderContext, address: &Address, finding: &Finding) {
-    let _ = write!(
-        out,
-        "- **{}** `{}` `{}`: {}",
-        finding.severity,
-        finding.code(),
-        code_text(address.as_str()),
-        md_text(&finding.message)
-    );
+/// One diagnostic as a list item; `address` is the node it concerns (none for the spec's).
+fn diagnostic_item(out: &mut String, ctx: &RenderContext, address: Option<&Address>, finding: &Finding) {
+    let _ = write!(out, "- **{}** `{}`", finding.severity, finding.code());
+    if let Some(address) = address {
+        let _ = write!(out, " `{}`", code_text(address.as_str()));
+    }
+    let _ = write!(out, ": {}", md_text(&finding.message));
     if let Some(location) = location(ctx, finding) {
         let _ = write!(out, " (`{}`)", code_text(&location));
     }
     let _ = writeln!(out, "<br>help: {}", md_text(&finding.help));
 }
 
-fn details(out: &mut String, change: &Change, findings: &[&Finding]) {
-    let fields = fields(change);
+fn details(out: &mut String, change: &Change, findings: &[&Finding], width: usize) {
+    let fields = fields(change, width);
     let mut summary = format!(
         "<code>{} {}</code> ({}) {}",
         html(change.action.symbol()),
@@ -98,16 +105,44 @@ fn details(out: &mut String, change: &Change, findings: &[&Finding]) {
         };
         let _ = writeln!(out, "- because: {}", md_text(&text));
     }
-    if !fields.lines.is_empty() {
-        let body: Vec<String> = fields.lines.iter().map(diff_line).collect();
-        let fence = fence_for(&body);
-        let _ = writeln!(out, "\n{fence}diff");
-        for line in &body {
-            let _ = writeln!(out, "{line}");
+    if !fields.entries.is_empty() {
+        let mut body = Vec::new();
+        let mut folded: Vec<&Folded> = Vec::new();
+        for entry in &fields.entries {
+            match entry {
+                Entry::Line(line) => body.push(diff_line(line)),
+                Entry::Folded(long) => {
+                    let text = format!("# {}: {} lines, in full below", long.title(), long.lines.len());
+                    body.push(diff_line(&Line { depth: 1, sign: ' ', text }));
+                    folded.push(long);
+                }
+            }
         }
-        let _ = writeln!(out, "{fence}");
+        diff_block(out, &body);
+        // Collapsed, so the comment stays short; all of it, so nothing needs another format.
+        for long in folded {
+            let _ = writeln!(
+                out,
+                "\n<details>\n<summary><code>{}</code>: full {}, {} lines</summary>",
+                html(&long.field),
+                html(&long.title()),
+                long.lines.len()
+            );
+            diff_block(out, &long.lines.iter().map(diff_line).collect::<Vec<_>>());
+            out.push_str("\n</details>\n");
+        }
     }
     out.push_str("\n</details>\n");
+}
+
+/// A ```diff block of these lines, after a blank line.
+fn diff_block(out: &mut String, body: &[String]) {
+    let fence = fence_for(body);
+    let _ = writeln!(out, "\n{fence}diff");
+    for line in body {
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = writeln!(out, "{fence}");
 }
 
 /// `1 error, 2 warnings` for one node, leaving out zero counts.
