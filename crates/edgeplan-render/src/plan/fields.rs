@@ -33,7 +33,7 @@ const CONTEXT: usize = 3;
 /// A diff or value of more lines than this is folded.
 const FOLD_OVER: usize = 12;
 /// Lines of a folded diff or value the human output shows.
-pub(super) const PREVIEW: usize = 8;
+pub(super) const PREVIEW: usize = 6;
 /// Where a value line's text starts in the human layout (field indent, one level, sign):
 /// wrapped lists are wrapped to the width left after it.
 const VALUE_COLUMN: usize = 12;
