@@ -101,7 +101,13 @@ impl Fields {
     /// The semantic summary of a policy change, wrapped to `width` columns.
     fn summary(&mut self, summary: &policy::Summary, width: usize) {
         for entry in &summary.entries {
-            for text in policy::wrap(entry, width.saturating_sub(VALUE_COLUMN).max(40)) {
+            // Names come from the document: escaped like any value, so none can move the cursor.
+            let entry = policy::Entry {
+                head: printable(&entry.head),
+                items: entry.items.iter().map(|item| printable(item)).collect(),
+                ..entry.clone()
+            };
+            for text in policy::wrap(&entry, width.saturating_sub(VALUE_COLUMN).max(40)) {
                 self.line(1, entry.sign, text);
             }
         }
@@ -595,6 +601,20 @@ mod tests {
              ~ token = (sensitive) -> (sensitive: env:AGENT_SECRET) # value changes\n\
              ~ secrets = [(sensitive)] # value changes\n"
         );
+    }
+
+    #[test]
+    fn policy_summaries_escape_control_characters() {
+        let before =
+            Value::str(r#"{"Statement": [{"Effect": "Allow", "Action": "ec2:DescribeVpcs", "Resource": "*"}]}"#);
+        let after = Value::str(
+            r#"{"Statement": [{"Effect": "Allow\u001b[2J", "Action": ["ec2:Describe\u001b[31mVpcs", "ec2:DescribeVpcs"], "Resource": "*"}]}"#,
+        );
+        let mut fields = Fields::default();
+        assert!(line_diff(&mut fields, &field("policy", None, None), &before, &after, 100));
+        let text = text(&fields);
+        assert!(!text.contains('\u{1b}'), "{text}");
+        assert!(text.contains("+ Allow\\u{1b}[2J ec2: Describe\\u{1b}[31mVpcs, DescribeVpcs"), "{text}");
     }
 
     #[test]
