@@ -41,5 +41,5 @@ pub use report::{ApplyReport, Event, NoProgress, Outcome, Progress, Status, Step
 pub use router::Router;
 pub use session::{Planned, Session};
 pub use stack::{Stack, StackError};
-pub use verify::{Cause, VerifyCheck, VerifyReport, environment_id, kubernetes_probe_path, verify};
+pub use verify::{Cause, VerifyCheck, VerifyReport, checks, environment_id, kubernetes_probe_path, verify};
 pub use walk::{ApplyOptions, Walk, apply};

@@ -43,6 +43,10 @@ pub mod field {
     pub const STATE: &str = "state";
     pub const REASON: &str = "reason";
     pub const DESCRIPTION: &str = "description";
+    /// A security group rule's port range and IPv4 source (`SecurityGroupRule` in EC2's words).
+    pub const FROM_PORT: &str = "from_port";
+    pub const TO_PORT: &str = "to_port";
+    pub const CIDR_IPV4: &str = "cidr_ipv4";
 }
 
 macro_rules! attrs {
@@ -151,6 +155,10 @@ attrs! {
     DESCRIPTION = "description";
     INGRESS_PORT = "ingress_port";
     INGRESS_CIDRS = "ingress_cidrs";
+    /// Every ingress rule of a group, as `{protocol, from_port, to_port, cidr_ipv4}` maps.
+    INGRESS_RULES = "ingress_rules";
+    /// The CIDR block of the VPC an object is in (where a consumer's agents come from).
+    VPC_CIDR_BLOCK = "vpc_cidr_block";
 
     // --- PrivateLink --------------------------------------------------------------------------
     NETWORK_LOAD_BALANCER_ARN = "network_load_balancer_arn";

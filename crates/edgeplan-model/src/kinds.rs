@@ -589,7 +589,8 @@ static VPCE_SECURITY_GROUP: KindDecl = KindDecl {
     scope: ScopeKind::Aws,
     desired: &[immutable(VPC_ID), compared(INGRESS_PORT), as_set(INGRESS_CIDRS)],
     lookup: &[],
-    observed: &[NAME],
+    // What verify judges the link by: every rule as it is, and where the agents come from.
+    observed: &[NAME, INGRESS_RULES, VPC_CIDR_BLOCK],
     derived: &[],
     outputs: &[ID],
     moves_on_update: &[],

@@ -509,11 +509,27 @@ fn vpce_security_group(region: &AwsRegion, q: &Query<'_>) -> Outcome {
     };
     let cidrs: BTreeSet<&str> =
         tcp.iter().filter(|r| Some(r.from_port) == port).filter_map(|r| r.cidr.as_deref()).collect();
+    // DescribeSecurityGroupRules, as EC2 reports them (a rule from another group has no CIDR).
+    let rules: Vec<Value> = group
+        .ingress
+        .iter()
+        .map(|r| {
+            let mut rule = BTreeMap::new();
+            rule.insert(field::PROTOCOL.to_string(), Value::str(r.protocol.as_str()));
+            rule.insert(field::FROM_PORT.to_string(), Value::from(r.from_port));
+            rule.insert(field::TO_PORT.to_string(), Value::from(r.to_port));
+            rule.insert(field::CIDR_IPV4.to_string(), opt(r.cidr.as_deref()));
+            Value::Map(rule)
+        })
+        .collect();
+    let vpc_cidr = region.vpcs.iter().find(|v| v.id == group.vpc_id).map(|v| v.cidr.as_str());
     let mut live = LiveObject::new(&group.id)
         .with(attr::VPC_ID, group.vpc_id.as_str())
         .with(attr::NAME, group.name.as_str())
         .with(attr::INGRESS_PORT, port.map_or(Value::Null, Value::from))
-        .with(attr::INGRESS_CIDRS, Value::List(cidrs.iter().map(|c| Value::str(*c)).collect()));
+        .with(attr::INGRESS_CIDRS, Value::List(cidrs.iter().map(|c| Value::str(*c)).collect()))
+        .with(attr::INGRESS_RULES, Value::List(rules))
+        .with(attr::VPC_CIDR_BLOCK, opt(vpc_cidr));
     live.owner = owner_of(&group.tags);
     present(live)
 }

@@ -484,6 +484,18 @@ impl World {
         }
         let mut events = Vec::new();
         let now = self.now;
+        // Portainer holds a tunnel for an environment only while an agent that polls it holds
+        // one: an agent that crashed, was refused or lost its path leaves none behind.
+        let held: Vec<(usize, usize)> = verdicts
+            .iter()
+            .filter(|(_, _, v)| v.state == "connected")
+            .filter_map(|(_, _, v)| v.poll.as_ref().map(|p| (p.server, p.environment)))
+            .collect();
+        for (si, server) in self.portainer.iter_mut().enumerate() {
+            for (ei, env) in server.environments.iter_mut().enumerate() {
+                env.tunnel_connected = held.contains(&(si, ei));
+            }
+        }
         for (ci, di, verdict) in verdicts {
             if let Some(poll) = &verdict.poll
                 && let Some(env) =
@@ -495,7 +507,6 @@ impl World {
                 // The agent reports its platform on every poll: Kubernetes makes it type 7.
                 env.env_type = 7;
                 env.last_check_in = now;
-                env.tunnel_connected = verdict.state == "connected";
             }
             let cluster = &mut self.kubernetes[ci];
             let subject =
@@ -506,6 +517,7 @@ impl World {
                 .as_ref()
                 .is_none_or(|s| s.state != verdict.state || s.message != verdict.message);
             if changed {
+                let was_connected = deployment.agent_status.as_ref().is_some_and(|s| s.state == "connected");
                 deployment.agent_status = Some(AgentStatus {
                     state: verdict.state.to_string(),
                     message: verdict.message.clone(),
@@ -517,6 +529,11 @@ impl World {
                     _ => {
                         if deployment.logs.is_empty() {
                             deployment.logs.push("agent running on Kubernetes platform".to_string());
+                        }
+                        // chisel's words when a live tunnel goes (portainer.md §6); what it
+                        // meets when it dials again follows.
+                        if was_connected {
+                            deployment.logs.push("client: Disconnected".to_string());
                         }
                         let line = match verdict.state {
                             "connected" => "client: Connected (Latency 1.2ms)".to_string(),

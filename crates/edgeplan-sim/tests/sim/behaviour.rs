@@ -8,7 +8,7 @@ use edgeplan_engine::{Session, StepError};
 use edgeplan_model::attr;
 use edgeplan_model::{Action, Address, BackendError, Observed, Ownership, SecretText, Value};
 use edgeplan_plan::Reason;
-use edgeplan_sim::{SgRule, SimConnector, TransitionKind};
+use edgeplan_sim::{SgRule, SimConnector, TransitionKind, World};
 use edgeplan_testkit::recording::RecordingConnector;
 use edgeplan_testkit::{run, seed_stack};
 
@@ -755,4 +755,97 @@ fn a_rule_in_an_adopted_group_is_edgeplans_to_create_and_delete() {
     let group = region.security_groups.iter().find(|g| g.id == "sg-0f1e2d3c4b5a60011").expect("the group");
     assert_eq!(group.ingress.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["sgr-0f1e2d3c4b5a60011"]);
     assert_eq!(sim.target().0, "healthy");
+}
+
+fn groups(world: &mut World) -> impl Iterator<Item = &mut edgeplan_sim::SecurityGroup> {
+    world.aws.iter_mut().flat_map(|a| a.regions.iter_mut()).flat_map(|r| r.security_groups.iter_mut())
+}
+
+fn owned(tags: &std::collections::BTreeMap<String, String>, address: &str) -> bool {
+    tags.get(edgeplan_model::backend::ADDRESS_TAG).is_some_and(|a| a == address)
+}
+
+fn empty_the_endpoint_group(world: &mut World) {
+    for group in groups(world).filter(|g| owned(&g.tags, "consumer.prod.vpce_security_group")) {
+        group.ingress.clear();
+    }
+}
+
+fn delete_the_cluster_rule(world: &mut World) {
+    for group in groups(world) {
+        group.ingress.retain(|rule| !owned(&rule.tags, "provider.cluster_sg_rule"));
+    }
+}
+
+fn reject_the_connection(world: &mut World) {
+    for endpoint in world.aws.iter_mut().flat_map(|a| a.regions.iter_mut()).flat_map(|r| r.vpc_endpoints.iter_mut()) {
+        endpoint.state = "rejected".to_string();
+    }
+}
+
+fn pad_the_key(world: &mut World) {
+    let secret = world
+        .kubernetes
+        .iter_mut()
+        .flat_map(|c| c.secrets.iter_mut())
+        .find(|s| s.data.contains_key("EDGE_KEY"))
+        .expect("the agent's Secret");
+    let key = format!("{}=", secret.data["EDGE_KEY"]);
+    secret.data.insert("EDGE_KEY".to_string(), key);
+}
+
+fn reassociate_the_environment(world: &mut World) {
+    world.portainer[0].environments[0].edge_id = "another-agents-edge-id".to_string();
+}
+
+#[test]
+fn a_connected_agent_loses_its_tunnel_when_any_link_breaks_and_portainer_sees_it() {
+    type Break = fn(&mut World);
+    // (link, how it breaks, whether the agent still polls Portainer over its public URL)
+    let links: [(&str, Break, bool); 5] = [
+        ("endpoint security group", empty_the_endpoint_group, true),
+        ("cluster security group rule", delete_the_cluster_rule, true),
+        ("endpoint connection", reject_the_connection, true),
+        ("key", pad_the_key, false),
+        ("EDGE_ID", reassociate_the_environment, false),
+    ];
+    for (link, breaks, still_polls) in links {
+        let sim = seed();
+        let everything = sim.addresses(|_| true);
+        sim.apply(&everything.iter().map(String::as_str).collect::<Vec<_>>());
+        sim.settle();
+        let env = sim.live("consumer.prod.environment");
+        assert_eq!(agent_status(&sim).0, "connected", "{link}");
+        assert_eq!(probe(&sim, &env.id).status, 200, "{link}");
+
+        sim.world.edit(breaks);
+        // The agent's tunnel goes at once, its log says so, and Portainer holds no tunnel.
+        let (state, line) = agent_status(&sim);
+        assert_ne!(state, "connected", "{link}: {line}");
+        let world = sim.world.snapshot();
+        let agent = world.cluster("prod").and_then(|c| c.deployments.iter().find(|d| d.name == "portainer-agent"));
+        let logs = agent.map(|a| a.logs.clone()).unwrap_or_default();
+        let disconnected = logs.iter().position(|l| l == "client: Disconnected").expect("chisel's Disconnected line");
+        assert_eq!(logs.last(), Some(&line), "{link}: {logs:#?}");
+        assert!(disconnected + 1 < logs.len(), "{link}: what the agent met next follows: {logs:#?}");
+        assert!(!world.portainer[0].environments[0].tunnel_connected, "{link}");
+        let answer = probe(&sim, &env.id);
+        assert_eq!(answer.status, 500, "{link}");
+        assert!(answer.body.contains("Unable to get the active tunnel"), "{link}: {}", answer.body);
+        match link {
+            "endpoint security group" => assert!(line.contains("i/o timeout") && line.contains("security groups")),
+            "cluster security group rule" => assert!(line.contains("no healthy target"), "{line}"),
+            "endpoint connection" => assert!(line.contains("is rejected"), "{line}"),
+            "key" => assert!(line.contains("illegal base64 data at input byte"), "{line}"),
+            _ => assert!(line.contains("invalid Edge identifier"), "{line}"),
+        }
+
+        // Polls ride Portainer's public URL, not the tunnel: they stop only when the agent
+        // cannot poll (a key it cannot read, an EDGE_ID Portainer refuses); then Portainer's
+        // heartbeat goes stale (2 × check-in + 20 s).
+        sim.sleep(60);
+        let env = sim.live("consumer.prod.environment");
+        assert_eq!(env.flag(attr::HEARTBEAT), Some(still_polls), "{link}");
+        assert_eq!(probe(&sim, &env.id).status, 500, "{link}");
+    }
 }
