@@ -24,7 +24,7 @@ fn the_seed_world_is_applied_verified_and_then_has_no_changes() {
     // The plan itself is pinned by plan_cli's snapshots; this pins the progress, report and verify.
     let recorded = stdout.find("\n[").map_or(stdout.as_str(), |at| &stdout[at + 1..]);
     insta::assert_snapshot!("seed_apply_plain", recorded.replace(&world.path, "WORLD"));
-    assert!(stdout.contains("Verify passed: 5 checks."), "{stdout}");
+    assert!(stdout.contains("Verify passed: 8 checks."), "{stdout}");
 
     // The converged world (issue 3): no changes in any format, exit 0 with --detailed-exitcode.
     for format in ["human", "json", "markdown"] {
@@ -42,8 +42,9 @@ fn the_fleet_world_is_applied_and_then_has_no_changes() {
     let world = ScratchWorld::copy_of("testdata/worlds/fleet.yaml");
     let (code, stdout, stderr) = apply("specs/fleet.yaml", &world, &[]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    // The NLB's targets, then per consumer: endpoint, agent, check-in, the tunnel end to end.
-    assert!(stdout.contains("Verify passed: 13 checks."), "{stdout}");
+    // Two provider links (cluster security group, NLB targets), then per consumer: endpoint security
+    // group, connection, key, EDGE_ID, check-in, the tunnel end to end.
+    assert!(stdout.contains("Verify passed: 20 checks."), "{stdout}");
     let (code, plan, _) =
         edgeplan_with_env(&["plan", "specs/fleet.yaml", "--world", &world.path, "--detailed-exitcode"], &FLEET_SECRETS);
     assert_eq!(code, 0, "{plan}");

@@ -108,7 +108,16 @@ impl fmt::Display for VerifyReport {
             return writeln!(f, "Verify passed: {} checks.", self.checks.len());
         }
         let roots: Vec<String> = self.root_failures().map(VerifyCheck::label).collect();
-        writeln!(f, "Verify failed: {failed} of {} checks; broken: {}.", self.checks.len(), roots.join("; "))
+        match roots.len() {
+            1 | 2 => {
+                writeln!(f, "Verify failed: {failed} of {} checks; broken: {}.", self.checks.len(), roots.join("; "))
+            }
+            n => writeln!(
+                f,
+                "Verify failed: {failed} of {} checks; {n} links are broken (the ones with help).",
+                self.checks.len()
+            ),
+        }
     }
 }
 
