@@ -42,6 +42,33 @@ impl LeaseState {
     pub fn expires_at(&self) -> u64 {
         self.renewed_at.saturating_add(self.duration_seconds)
     }
+
+    /// The holding process, `user@host:pid` (what `edgeplan unlock --holder` takes).
+    pub fn process(&self) -> &str {
+        holder_process(&self.holder)
+    }
+
+    /// What the holder said it is doing (`edgeplan apply specs/seed.yaml`), if it said.
+    pub fn activity(&self) -> Option<&str> {
+        holder_activity(&self.holder)
+    }
+}
+
+/// Unix seconds as RFC 3339 in UTC (`2025-01-31T09:05:00Z`): what a person reads in a lock
+/// message, instead of epoch seconds.
+pub fn utc_timestamp(unix: u64) -> String {
+    // Days to a civil date (Howard Hinnant's `civil_from_days`), on non-negative days.
+    let (days, seconds) = (unix / 86_400, unix % 86_400);
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", seconds / 3_600, seconds / 60 % 60, seconds % 60)
 }
 
 /// What to do with the lease this process wants.
@@ -63,6 +90,25 @@ pub fn holder_identity(user: &str, host: &str, pid: u32) -> String {
     format!("{user}@{host}:{pid}")
 }
 
+/// A holder identity that also says what the holder is doing, as the lease's holder:
+/// `user@host:pid (edgeplan apply specs/seed.yaml)`, so whoever is refused knows which run to
+/// wait for. `doing` is the subcommand and the spec, never the whole command line (it may
+/// carry secrets); control characters are replaced so the refusal stays one line.
+pub fn holder_doing(identity: &str, doing: &str) -> String {
+    let doing: String = doing.chars().map(|c| if c.is_control() { '?' } else { c }).collect();
+    format!("{identity} ({doing})")
+}
+
+/// The process part of a lease holder: `user@host:pid`, without what it is doing.
+pub fn holder_process(holder: &str) -> &str {
+    holder.split_once(" (").map_or(holder, |(process, _)| process)
+}
+
+/// What a lease holder says it is doing, if it says.
+pub fn holder_activity(holder: &str) -> Option<&str> {
+    holder.split_once(" (").and_then(|(_, rest)| rest.strip_suffix(')')).filter(|doing| !doing.is_empty())
+}
+
 /// Decide the claim. `process_alive(host, pid)` answers for holders on this host (`None` when
 /// it cannot tell).
 pub fn claim(
@@ -72,14 +118,15 @@ pub fn claim(
     process_alive: impl Fn(&str, u32) -> Option<bool>,
 ) -> Claim {
     let Some(lease) = existing else { return Claim::Free };
-    if lease.holder == me {
+    // The same process, whatever it said it was doing.
+    if lease.holder == me || lease.process() == holder_process(me) {
         return Claim::Ours;
     }
     if now >= lease.expires_at() {
         let why = format!("its TTL of {}s expired {}s ago", lease.duration_seconds, now - lease.expires_at());
         return Claim::Abandoned { previous: lease.clone(), why };
     }
-    if let Some((host, pid)) = host_and_pid(&lease.holder)
+    if let Some((host, pid)) = host_and_pid(lease.process())
         && process_alive(host, pid) == Some(false)
     {
         return Claim::Abandoned { previous: lease.clone(), why: format!("process {pid} on {host} no longer runs") };
@@ -108,7 +155,9 @@ pub enum LockError {
 impl std::fmt::Display for LockError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            LockError::Held(lease) => write!(f, "held by {} until {}", lease.holder, lease.expires_at()),
+            LockError::Held(lease) => {
+                write!(f, "held by {} until {}", lease.holder, utc_timestamp(lease.expires_at()))
+            }
             LockError::NoLeases(scope) => write!(f, "{scope} cannot store the stack's lease"),
             LockError::Lost(why) => write!(f, "the lock was lost: {why}"),
             LockError::Backend(error) => write!(f, "{error}"),
@@ -247,14 +296,15 @@ impl HeldLock {
     }
 }
 
-/// `edgeplan unlock`: release the stack's lease if `holder` holds it.
+/// `edgeplan unlock`: release the stack's lease if `holder` holds it (the holder as the lease
+/// names it, or just its process, `user@host:pid`).
 pub async fn force_release(backend: Arc<dyn Backend>, stack: &str, holder: &str) -> Result<(), LockError> {
     let leases = store(&backend)?;
     let name = lease_name(stack);
     let Some(current) = leases.get_lease(LEASE_NAMESPACE, &name).await.map_err(LockError::Backend)? else {
         return Err(LockError::Lost("the stack is not locked".to_string()));
     };
-    if current.holder != holder {
+    if current.holder != holder && holder_process(&current.holder) != holder {
         return Err(LockError::Held(state(&current)));
     }
     leases.delete_lease(LEASE_NAMESPACE, &name, &current.resource_version).await.map_err(LockError::Backend)
@@ -295,6 +345,31 @@ mod tests {
             Claim::Abandoned { why, .. } => assert_eq!(why, "its TTL of 60s expired 30s ago"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_holder_says_what_it_is_doing_and_is_still_recognised_by_its_process() {
+        let holder = holder_doing("me@h:1", "edgeplan apply specs/seed.yaml");
+        assert_eq!(holder, "me@h:1 (edgeplan apply specs/seed.yaml)");
+        assert_eq!(holder_process(&holder), "me@h:1");
+        assert_eq!(holder_activity(&holder), Some("edgeplan apply specs/seed.yaml"));
+        assert_eq!(holder_process("me@h:1"), "me@h:1");
+        assert_eq!(holder_activity("me@h:1"), None);
+        assert_eq!(holder_doing("me@h:1", "edgeplan apply a\nb"), "me@h:1 (edgeplan apply a?b)");
+        // Our own lease, whatever it said; a dead process is recognised through the suffix.
+        assert_eq!(claim(Some(&lease(&holder, 90)), "me@h:1 (edgeplan destroy x)", 100, ALIVE), Claim::Ours);
+        let dead = |_: &str, _: u32| Some(false);
+        let theirs = holder_doing("you@h:2", "edgeplan apply specs/seed.yaml");
+        assert!(matches!(claim(Some(&lease(&theirs, 90)), "me@h:1", 100, dead), Claim::Abandoned { .. }));
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(utc_timestamp(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc_timestamp(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(utc_timestamp(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(utc_timestamp(4_107_542_399), "2100-02-28T23:59:59Z");
+        assert!(utc_timestamp(u64::MAX).ends_with('Z'), "no overflow on any input");
     }
 
     #[test]
