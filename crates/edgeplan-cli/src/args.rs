@@ -5,9 +5,41 @@ use clap::{Parser, Subcommand};
 
 pub use crate::edge_key_cmd::EdgeKeyArgs;
 
-/// Plan and apply a Portainer Edge agent tunnel over AWS PrivateLink, from one YAML spec.
+/// What `edgeplan --help` says first. Written for the person running edgeplan (Cargo's package
+/// description, clap's default, is written for developers).
+const ABOUT: &str = "Connect Portainer Edge agents to Portainer over AWS PrivateLink, from one YAML spec.";
+
+const LONG_ABOUT: &str = "\
+Connect Portainer Edge agents to Portainer over AWS PrivateLink, from one YAML spec.
+
+edgeplan reads a spec naming the Portainer cluster and the clusters its agents run in, finds
+what already exists, and shows what it would change and why, naming the known traps (the
+load balancer controller's IAM policy, Helm's tunnel port, the security group rule, Edge
+Compute, the agent's key) with the fix it applies. `apply` then makes those changes in
+dependency order and checks end to end that the tunnel works.
+
+Live state comes from a simulated world file (--world) until the AWS, Kubernetes and
+Portainer backends land.";
+
+const EXAMPLES: &str = "\
+Examples:
+  edgeplan lint specs/seed.yaml                                       check a spec, offline
+  edgeplan plan specs/seed.yaml --world testdata/worlds/seed.yaml     what would change, and why
+  edgeplan apply specs/seed.yaml --world my-world.yaml                change it, then verify it
+  edgeplan verify specs/seed.yaml --world my-world.yaml               is the tunnel up?
+
+Exit codes: 0 success, 1 failure, 2 changes (plan --detailed-exitcode only; lint and edge-key:
+could not run). `edgeplan help COMMAND` describes one command.";
+
 #[derive(Debug, Parser)]
-#[command(name = "edgeplan", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "edgeplan",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = EXAMPLES,
+    propagate_version = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -56,7 +88,8 @@ pub struct PlanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
     pub format: PlanFormat,
-    /// Exit 0 when there are no changes, 2 when there are changes, 1 on errors.
+    /// Exit 0 when there are no changes, 2 when there are changes, 1 on any error (2 means
+    /// changes and nothing else).
     #[arg(long)]
     pub detailed_exitcode: bool,
     /// Save the plan, with the spec's and every node's observed-state fingerprint, so apply can
@@ -79,10 +112,13 @@ pub struct ApplyArgs {
     /// Nodes in flight at once.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
     pub parallelism: u16,
-    /// Apply only these nodes and what they depend on (repeatable). For exceptional cases.
+    /// Apply only these nodes and what they depend on (repeatable; `consumer.NAME` is all of a
+    /// consumer's nodes). For exceptional cases: verify runs only if nothing with changes was
+    /// left out.
     #[arg(long, value_name = "ADDR")]
     pub target: Vec<String>,
-    /// Leave out these nodes and everything that depends on them (repeatable).
+    /// Leave out these nodes and everything that depends on them (repeatable; `consumer.NAME`
+    /// is all of a consumer's nodes).
     #[arg(long, value_name = "ADDR")]
     pub exclude: Vec<String>,
     /// Progress display; `auto` is fancy on a terminal, plain otherwise.
@@ -91,11 +127,13 @@ pub struct ApplyArgs {
     /// Skip the end-to-end verification that follows a successful apply.
     #[arg(long)]
     pub no_verify: bool,
-    /// Per-kind wait timeout, e.g. `nlb-active=15m` (repeatable). Kinds: nlb-active,
-    /// targets-healthy, connection-accepted, vpce-available, rollout-complete, agent-checked-in.
+    /// Per-kind wait timeout, e.g. `nlb-active=15m` or `targets-healthy=1m30s` (repeatable;
+    /// units h, m, s). Kinds: nlb-active, targets-healthy, connection-accepted, vpce-available,
+    /// rollout-complete, agent-checked-in.
     #[arg(long, value_name = "KIND=DURATION")]
     pub timeout: Vec<String>,
-    /// A spec, or a plan saved with `edgeplan plan -o`.
+    /// A spec (YAML or JSON), or a plan saved with `edgeplan plan -o` (applies from any
+    /// directory).
     #[arg(value_name = "SPEC|PLAN")]
     pub input: std::path::PathBuf,
 }
@@ -124,7 +162,7 @@ pub struct UnlockArgs {
     /// Simulated world file holding the lock.
     #[arg(long, value_name = "FILE")]
     pub world: Option<std::path::PathBuf>,
-    /// The holder to remove, exactly as the refusal printed it (`user@host:pid`).
+    /// The holder to remove, as the refusal printed it (`user@host:pid`).
     #[arg(long, value_name = "ID")]
     pub holder: String,
     /// The spec.

@@ -2,12 +2,18 @@
 //! (today the simulated world, kept in its file), the async runtime, and the stack lock with
 //! its SIGINT/SIGTERM release. The operations themselves are the engine's
 //! ([`edgeplan_engine::Session`]).
+//!
+//! Every helper here prints what went wrong and returns [`exit::FAILED`]: the commands that
+//! touch live state exit 1 on any failure, as Terraform does (2 is `plan
+//! --detailed-exitcode`'s "changes", never an error).
 
 use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use edgeplan_engine::lock::{holder_doing, unix_now, utc_timestamp};
 use edgeplan_engine::{HeldLock, LockError, Session, Stack, holder_identity};
 use edgeplan_sim::{SimConnector, SimWorld, World, WorldStore};
 use edgeplan_spec::Spec;
@@ -16,13 +22,15 @@ use crate::exit;
 
 /// Read, lint and compile the spec at `path`.
 pub(crate) fn load_stack(path: &Path) -> Result<Stack, u8> {
-    let (source, spec) = crate::spec_input::load_clean_spec(path)?;
+    // Whatever code lint's loader picked (it has its own contract), here a failure is 1.
+    let (source, spec) = crate::spec_input::load_clean_spec(path).map_err(|_| exit::FAILED)?;
     compile_stack(&path.display().to_string(), source, spec, path.parent().unwrap_or(Path::new(".")))
 }
 
 /// Compile a spec given as text (a saved plan carries its spec).
 pub(crate) fn load_stack_text(display: &str, text: &str, base_dir: &Path) -> Result<Stack, u8> {
-    let (source, spec) = crate::spec_input::load_clean_text(display, text.as_bytes(), base_dir)?;
+    let (source, spec) =
+        crate::spec_input::load_clean_text(display, text.as_bytes(), base_dir).map_err(|_| exit::FAILED)?;
     compile_stack(display, source, spec, base_dir)
 }
 
@@ -32,32 +40,74 @@ fn compile_stack(display: &str, source: edgeplan_diag::SourceFile, spec: Spec, b
         edgeplan_engine::StackError::Document { .. } => {
             eprintln!("error[edgeplan::cannot-read]: {err}");
             eprintln!("  help: the path is relative to the spec's directory and must be a regular file");
-            exit::CANNOT_RUN
+            exit::FAILED
         }
         edgeplan_engine::StackError::Graph(_) => {
             eprintln!("error[edgeplan::graph]: {err}");
             eprintln!("  help: this is a bug in edgeplan's compiler; please report it with the spec");
-            exit::FINDINGS
+            exit::FAILED
         }
     })
 }
 
 /// A simulated world kept in its file: every change is written back at once (write, then
-/// rename), under an OS lock on `<world>.lock` so processes take turns.
+/// rename), under an OS lock on `<world>.lock` so processes take turns. The file is the one a
+/// symlink points to (the link stays a link), and a rewrite keeps its mode: a world file may
+/// hold secrets.
 pub(crate) struct WorldFile {
+    /// The path as given, for messages.
     pub(crate) path: PathBuf,
+    /// The file itself: a symlink resolved when the world was opened.
+    real: PathBuf,
     /// The file's text as this process last read or wrote it, parsed: a file nobody else
     /// changed since is not parsed again (a large world takes longer to parse than to plan).
     last: Mutex<Option<(String, World)>>,
+    /// What this process wrote, to take back when a run is refused after all.
+    writes: Mutex<Writes>,
+}
+
+/// This process's writes to a world file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Writes {
+    None,
+    /// Only ours, one after the other: the text before the first and after the last.
+    Ours {
+        before: String,
+        after: String,
+    },
+    /// Someone else wrote between two of ours: ours cannot be taken back alone.
+    Interleaved,
 }
 
 impl WorldFile {
     pub(crate) fn new(path: &Path, text: String, world: World) -> WorldFile {
-        WorldFile { path: path.to_path_buf(), last: Mutex::new(Some((text, world))) }
+        let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        WorldFile {
+            path: path.to_path_buf(),
+            real,
+            last: Mutex::new(Some((text, world))),
+            writes: Mutex::new(Writes::None),
+        }
     }
 
-    fn lock_path(&self) -> PathBuf {
-        self.path.with_extension("yaml.lock")
+    /// `<file>.<suffix>` next to the file itself.
+    fn beside(&self, suffix: &str) -> PathBuf {
+        let mut name = self.real.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_default();
+        name.push(suffix);
+        self.real.with_file_name(name)
+    }
+
+    /// Take the OS lock every process writing this world takes (released when dropped).
+    fn os_lock(&self) -> Result<std::fs::File, String> {
+        let path = self.beside(".lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        lock.lock().map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
+        Ok(lock)
     }
 
     fn parse(&self, text: String) -> Result<World, String> {
@@ -73,28 +123,82 @@ impl WorldFile {
     fn remember(&self, text: String, world: World) {
         *self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((text, world));
     }
+
+    /// Replace the file's contents (under the OS lock): a temporary file next to it, with its
+    /// mode, renamed over it. A symlink is written through, never replaced.
+    fn write_text(&self, text: &str) -> Result<(), String> {
+        let failed = |e: std::io::Error| format!("cannot write world {}: {e}", self.path.display());
+        let tmp = self.beside(".tmp");
+        let permissions = std::fs::metadata(&self.real).map_err(failed)?.permissions();
+        // A leftover from a killed run is ours to replace (we hold the lock).
+        let _ = std::fs::remove_file(&tmp);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            // Nobody else may read it before it has the world file's own mode.
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        }
+        let written = options
+            .open(&tmp)
+            .and_then(|mut file| file.write_all(text.as_bytes()))
+            .and_then(|()| std::fs::set_permissions(&tmp, permissions))
+            .and_then(|()| std::fs::rename(&tmp, &self.real));
+        if let Err(err) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(failed(err));
+        }
+        Ok(())
+    }
+
+    /// Take back every write this process made, if nobody else wrote since its first: the
+    /// file is again byte for byte what it was (a refused run leaves no trace, not even the
+    /// lock it took and released). Whether it did.
+    pub(crate) fn undo(&self) -> Result<bool, String> {
+        let _lock = self.os_lock()?;
+        let mut writes = self.writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Writes::Ours { before, after } = &*writes else { return Ok(false) };
+        if read_world_text(&self.real)? != *after {
+            return Ok(false);
+        }
+        self.write_text(before)?;
+        *self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        *writes = Writes::None;
+        Ok(true)
+    }
 }
 
 impl WorldStore for WorldFile {
     fn update(&self, change: &mut dyn FnMut(&mut World) -> bool) -> Result<(), String> {
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.lock_path())
-            .map_err(|e| format!("cannot open {}: {e}", self.lock_path().display()))?;
-        lock.lock().map_err(|e| format!("cannot lock {}: {e}", self.lock_path().display()))?;
-        let mut world = self.parse(read_world_text(&self.path)?)?;
+        let _lock = self.os_lock()?;
+        let before = read_world_text(&self.real)?;
+        let mut world = self.parse(before.clone())?;
         if !change(&mut world) {
             return Ok(());
         }
-        let tmp = self.path.with_extension("yaml.tmp");
         let text = edgeplan_sim::save(&world);
-        std::fs::write(&tmp, &text)
-            .and_then(|()| std::fs::rename(&tmp, &self.path))
-            .map_err(|e| format!("cannot write world {}: {e}", self.path.display()))?;
+        self.write_text(&text)?;
+        let mut writes = self.writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *writes = match std::mem::replace(&mut *writes, Writes::Interleaved) {
+            Writes::None => Writes::Ours { before, after: text.clone() },
+            Writes::Ours { before: first, after } if after == before => {
+                Writes::Ours { before: first, after: text.clone() }
+            }
+            Writes::Ours { .. } | Writes::Interleaved => Writes::Interleaved,
+        };
+        drop(writes);
         self.remember(text, world);
         Ok(())
+    }
+}
+
+/// The [`WorldStore`] the simulated world writes through, shared with the command that may
+/// take its writes back ([`WorldFile::undo`]).
+struct SharedFile(Arc<WorldFile>);
+
+impl WorldStore for SharedFile {
+    fn update(&self, change: &mut dyn FnMut(&mut World) -> bool) -> Result<(), String> {
+        self.0.update(change)
     }
 }
 
@@ -129,35 +233,39 @@ pub(crate) fn load_beside_world<T>(
     world: Option<&Path>,
     load: impl FnOnce() -> Result<T, u8>,
     stack: impl FnOnce(&T) -> &Stack,
-) -> Result<(T, Arc<SimConnector>), u8> {
+) -> Result<(T, Arc<SimConnector>, Arc<WorldFile>), u8> {
     std::thread::scope(|threads| {
         let reading = world.map(|path| threads.spawn(move || read_world(path)));
         let loaded = load()?;
         let read = reading.map(|thread| {
             thread.join().unwrap_or_else(|_| WorldRead::Unreadable("reading the world file failed".to_string()))
         });
-        let connector = open_world(world, read, stack(&loaded))?;
-        Ok((loaded, connector))
+        let (connector, file) = open_world(world, read, stack(&loaded))?;
+        Ok((loaded, connector, file))
     })
 }
 
 /// The backends for `--world FILE`: the simulated world, refusing one made for another spec.
-fn open_world(path: Option<&Path>, read: Option<WorldRead>, stack: &Stack) -> Result<Arc<SimConnector>, u8> {
+fn open_world(
+    path: Option<&Path>,
+    read: Option<WorldRead>,
+    stack: &Stack,
+) -> Result<(Arc<SimConnector>, Arc<WorldFile>), u8> {
     let (Some(path), Some(read)) = (path, read) else {
         eprintln!("error[edgeplan::no-backend]: no backend to observe live state");
         eprintln!("  help: pass --world FILE to use a simulated world, e.g. testdata/worlds/seed.yaml");
-        return Err(exit::CANNOT_RUN);
+        return Err(exit::FAILED);
     };
     let (text, world) = match read {
         WorldRead::Unreadable(err) => {
             eprintln!("error[edgeplan::cannot-read]: {err}");
             eprintln!("  help: a world file is a regular YAML file written by edgeplan");
-            return Err(exit::CANNOT_RUN);
+            return Err(exit::FAILED);
         }
         WorldRead::Malformed(err) => {
             eprintln!("error[edgeplan::world]: {}: {err}", path.display());
             eprintln!("  help: world files are written by edgeplan; start from testdata/worlds/seed.yaml");
-            return Err(exit::CANNOT_RUN);
+            return Err(exit::FAILED);
         }
         WorldRead::Parsed { text, world } => (text, world),
     };
@@ -169,11 +277,11 @@ fn open_world(path: Option<&Path>, read: Option<WorldRead>, stack: &Stack) -> Re
             missing.join(", no ")
         );
         eprintln!("  help: use the world made for this spec (testdata/worlds/<name>.yaml), or add what is missing");
-        return Err(exit::CANNOT_RUN);
+        return Err(exit::FAILED);
     }
-    let file = WorldFile::new(path, text, world.clone());
-    let shared = SimWorld::new(world, Box::new(file));
-    Ok(Arc::new(SimConnector::new(shared)))
+    let file = Arc::new(WorldFile::new(path, text, world.clone()));
+    let shared = SimWorld::new(world, Box::new(SharedFile(Arc::clone(&file))));
+    Ok((Arc::new(SimConnector::new(shared)), file))
 }
 
 /// What the spec's provider and consumers need that the world lacks: a world made for another
@@ -208,8 +316,13 @@ fn world_mismatch(world: &World, spec: &Spec) -> Vec<String> {
 
 /// One session over the simulated world for the spec at `spec`.
 pub(crate) fn open(spec: &Path, world: Option<&Path>) -> Result<Session, u8> {
-    let (stack, connector) = load_beside_world(world, || load_stack(spec), |stack| stack)?;
-    Ok(Session::new(stack, connector))
+    open_with_file(spec, world).map(|(session, _)| session)
+}
+
+/// [`open`], with the world file (to take a refused run's writes back).
+pub(crate) fn open_with_file(spec: &Path, world: Option<&Path>) -> Result<(Session, Arc<WorldFile>), u8> {
+    let (stack, connector, file) = load_beside_world(world, || load_stack(spec), |stack| stack)?;
+    Ok((Session::new(stack, connector), file))
 }
 
 /// Run the engine's future to completion: on a plain current-thread runtime (real timers for
@@ -218,7 +331,7 @@ pub(crate) fn open(spec: &Path, world: Option<&Path>) -> Result<Session, u8> {
 pub(crate) fn run<F: Future>(session: &Session, future: F) -> Result<F::Output, u8> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().map_err(|err| {
         eprintln!("error[edgeplan::runtime]: {err}");
-        exit::CANNOT_RUN
+        exit::FAILED
     })?;
     Ok(runtime.block_on(edgeplan_engine::drive(session.clock(), future)))
 }
@@ -232,10 +345,12 @@ fn hostname() -> String {
         .unwrap_or_else(|| "localhost".to_string())
 }
 
-/// This process, as a lease holder: `user@host:pid`.
-fn me() -> String {
+/// This process, as a lease holder, with what it is doing: `user@host:pid (edgeplan apply
+/// SPEC)`. The subcommand and the path as given, never the whole command line.
+fn me(operation: &str, input: &Path) -> String {
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_string());
-    holder_identity(&user, &hostname(), std::process::id())
+    let process = holder_identity(&user, &hostname(), std::process::id());
+    holder_doing(&process, &format!("edgeplan {operation} {}", input.display()))
 }
 
 /// On this host, is `pid` running? (Linux: /proc; elsewhere: cannot tell.)
@@ -243,9 +358,10 @@ fn process_alive(host: &str, pid: u32) -> Option<bool> {
     (host == hostname() && Path::new("/proc/self").exists()).then(|| Path::new(&format!("/proc/{pid}")).exists())
 }
 
-/// Take the stack lock for `operation`, or print who holds it. SIGINT and SIGTERM release it.
-pub(crate) async fn lock(session: &Session, operation: &str) -> Result<Arc<HeldLock>, u8> {
-    match session.lock(&me(), process_alive).await {
+/// Take the stack lock for `operation` on `input` (the spec or saved plan, as given), or print
+/// who holds it, doing what, and until when. SIGINT and SIGTERM release it.
+pub(crate) async fn lock(session: &Session, operation: &str, input: &Path) -> Result<Arc<HeldLock>, u8> {
+    match session.lock(&me(operation, input), process_alive).await {
         Ok(held) => {
             if let Some((previous, why)) = &held.took_over {
                 eprintln!(
@@ -264,28 +380,48 @@ pub(crate) async fn lock(session: &Session, operation: &str) -> Result<Arc<HeldL
         }
         Err(LockError::Held(lease)) => {
             let record_name = edgeplan_engine::lock::lease_name(&session.stack.name);
+            let doing = lease.activity().map(|doing| format!(", running `{doing}`")).unwrap_or_default();
+            let left = Duration::from_secs(lease.expires_at().saturating_sub(unix_now()));
             eprintln!(
-                "error[edgeplan::locked]: stack `{}` is locked by {} (Lease {}/{record_name} in {}) until {} \
-                 (in {}s); nothing was done",
+                "error[edgeplan::locked]: stack `{}` is locked by {}{doing} since {}, until {} (in {}; Lease \
+                 {}/{record_name} in {}); nothing was done",
                 session.stack.name,
-                lease.holder,
+                lease.process(),
+                utc_timestamp(lease.acquired_at),
+                utc_timestamp(lease.expires_at()),
+                edgeplan_engine::clock(left),
                 edgeplan_engine::lock::LEASE_NAMESPACE,
                 session.stack.provider_cluster(),
-                lease.expires_at(),
-                lease.expires_at().saturating_sub(edgeplan_engine::lock::unix_now())
             );
+            let what = lease.activity().map_or_else(|| format!("that {operation}"), |doing| format!("`{doing}`"));
             eprintln!(
-                "  help: wait for that {operation} to finish; if it is gone for good, run \
+                "  help: wait for {what} to finish; if it is gone for good, run \
                  `edgeplan unlock SPEC --world FILE --holder {}`",
-                lease.holder
+                lease.process()
             );
-            Err(exit::CANNOT_RUN)
+            Err(exit::FAILED)
         }
         Err(err) => {
             eprintln!("error[edgeplan::lock]: cannot take the stack lock: {err}");
             eprintln!("  help: the lock is a Lease in the provider cluster; check access to its kube context");
-            Err(exit::CANNOT_RUN)
+            Err(exit::FAILED)
         }
+    }
+}
+
+/// Release the lock of a run that was refused after taking it, and take back the writes that
+/// taking and releasing it made (when nobody else wrote the world meanwhile): a refused run
+/// leaves the world file as it found it.
+pub(crate) async fn release_refused(lock: &HeldLock, file: &WorldFile) {
+    release(lock).await;
+    if let Err(err) = file.undo() {
+        eprintln!("warning[edgeplan::world]: {err}");
+    }
+}
+
+pub(crate) async fn release(lock: &HeldLock) {
+    if let Err(err) = lock.release().await {
+        eprintln!("warning[edgeplan::lock]: the stack lock could not be released: {err}");
     }
 }
 
@@ -332,5 +468,74 @@ mod tests {
         .expect("the store writes");
         assert_eq!(now_of(&file), world.now + 601);
         assert_eq!(edgeplan_sim::load(&std::fs::read_to_string(&path).unwrap()).unwrap().now, world.now + 601);
+    }
+
+    fn tick(file: &WorldFile) {
+        file.update(&mut |world| {
+            world.now += 1;
+            true
+        })
+        .expect("the store writes");
+    }
+
+    #[test]
+    fn a_run_that_wrote_alone_can_take_its_writes_back_byte_for_byte() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("world.yaml");
+        std::fs::write(&path, SEED).expect("written");
+        let file = WorldFile::new(&path, SEED.to_string(), edgeplan_sim::load(SEED).expect("loads"));
+        assert!(!file.undo().expect("undo"), "nothing written, nothing to take back");
+        tick(&file);
+        tick(&file);
+        assert_ne!(std::fs::read_to_string(&path).expect("read"), SEED);
+        assert!(file.undo().expect("undo"));
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), SEED, "the hand-written file, comments and all");
+        assert!(!file.undo().expect("undo"), "taken back once");
+    }
+
+    #[test]
+    fn writes_are_not_taken_back_over_someone_elses() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("world.yaml");
+        std::fs::write(&path, SEED).expect("written");
+        let world = edgeplan_sim::load(SEED).expect("loads");
+        let ours = WorldFile::new(&path, SEED.to_string(), world.clone());
+        let theirs = WorldFile::new(&path, SEED.to_string(), world);
+        // Someone wrote after our last write: undoing would lose their write.
+        tick(&ours);
+        tick(&theirs);
+        assert!(!ours.undo().expect("undo"));
+        // Someone wrote between two of ours: ours cannot be taken back alone either.
+        let ours = WorldFile::new(&path, SEED.to_string(), edgeplan_sim::load(SEED).expect("loads"));
+        tick(&ours);
+        tick(&theirs);
+        tick(&ours);
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(!ours.undo().expect("undo"));
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), text);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_rewrite_keeps_the_mode_and_goes_through_a_symlink() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("world.yaml");
+        std::fs::write(&path, SEED).expect("written");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+        let link = dir.path().join("link.yaml");
+        std::os::unix::fs::symlink(&path, &link).expect("symlink");
+        let file = WorldFile::new(&link, SEED.to_string(), edgeplan_sim::load(SEED).expect("loads"));
+        tick(&file);
+        assert!(std::fs::symlink_metadata(&link).expect("link").file_type().is_symlink());
+        assert_ne!(std::fs::read_to_string(&path).expect("read"), SEED, "written through the link");
+        assert_eq!(std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777, 0o640);
+        assert!(file.undo().expect("undo"));
+        assert_eq!(std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777, 0o640);
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
     }
 }

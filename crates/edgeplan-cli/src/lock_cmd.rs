@@ -28,18 +28,21 @@ pub(crate) fn run_unlock(args: UnlockArgs) -> u8 {
                 "error[edgeplan::unlock]: the lock of stack `{stack}` is held by {}, not {}; nothing was released",
                 lease.holder, args.holder
             );
-            eprintln!("  help: --holder must name the current holder exactly, as the refusal printed it");
-            exit::FINDINGS
+            eprintln!(
+                "  help: --holder must name the current holder's process exactly, as the refusal printed it: {}",
+                lease.process()
+            );
+            exit::FAILED
         }
         Ok(Err(LockError::Lost(_))) => {
             eprintln!("error[edgeplan::unlock]: stack `{stack}` is not locked");
             eprintln!("  help: --holder must name the current holder exactly, as the refusal printed it");
-            exit::FINDINGS
+            exit::FAILED
         }
         Ok(Err(err)) => {
             eprintln!("error[edgeplan::unlock]: {err}");
             eprintln!("  help: the lock is a Lease in the provider cluster; check access to its kube context");
-            exit::CANNOT_RUN
+            exit::FAILED
         }
     }
 }

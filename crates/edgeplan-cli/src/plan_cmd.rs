@@ -11,36 +11,43 @@ use crate::args::{PlanArgs, PlanFormat};
 use crate::engine::{open, print, run};
 use crate::exit;
 
-/// `--detailed-exitcode`: changes present.
-const CHANGES: u8 = 2;
-
 pub(crate) fn run_plan(args: PlanArgs) -> u8 {
-    let session = match open(&args.spec, args.world.as_deref()) {
-        Ok(session) => session,
-        Err(code) => return code,
-    };
-    let planned = match run(&session, session.plan()) {
-        Ok(planned) => planned,
-        Err(code) => return code,
-    };
+    // Any failure is 1, whoever reported it: with --detailed-exitcode, CI branches on 2
+    // meaning "changes", so nothing else may produce it.
+    match plan(&args) {
+        Ok(Outcome { errors: true, .. }) | Err(_) => exit::FAILED,
+        Ok(Outcome { changes: true, .. }) if args.detailed_exitcode => exit::CHANGES,
+        Ok(_) => exit::OK,
+    }
+}
+
+/// What a plan that could be made says.
+struct Outcome {
+    errors: bool,
+    changes: bool,
+}
+
+fn plan(args: &PlanArgs) -> Result<Outcome, u8> {
+    let session = open(&args.spec, args.world.as_deref())?;
+    let planned = run(&session, session.plan())?;
     if let Some(out) = &args.out {
+        // The spec's path made absolute: its relative documents resolve from wherever the
+        // saved plan is applied.
+        let spec_path = std::path::absolute(&args.spec).unwrap_or_else(|_| args.spec.clone());
         let saved = edgeplan_plan::SavedPlan::from_plan(
             &planned.plan,
-            &args.spec.display().to_string(),
+            &spec_path.display().to_string(),
             session.stack.source.text(),
             &session.stack.nodes(),
         );
         if let Err(err) = std::fs::write(out, saved.to_json()) {
             eprintln!("error[edgeplan::cannot-write]: cannot write {}: {err}", out.display());
-            return exit::CANNOT_RUN;
+            eprintln!("  help: -o takes a file path in a directory that exists and is writable");
+            return Err(exit::FAILED);
         }
     }
     print(&render(&planned, &session, args.format));
-    match (has_errors(&planned.plan), args.detailed_exitcode, planned.plan.summary().has_changes()) {
-        (true, _, _) => exit::FINDINGS,
-        (false, true, true) => CHANGES,
-        _ => exit::OK,
-    }
+    Ok(Outcome { errors: has_errors(&planned.plan), changes: planned.plan.summary().has_changes() })
 }
 
 pub(crate) fn render(planned: &Planned, session: &Session, format: PlanFormat) -> String {

@@ -49,16 +49,61 @@ fn detailed_exitcode_is_two_with_changes() {
 }
 
 #[test]
+fn with_detailed_exitcode_two_means_changes_and_nothing_else() {
+    // Everything that is not "a plan with changes" is 0 or 1, as in Terraform: CI branches on 2.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let unwritable = dir.path().join("no-such-directory/seed.plan.json");
+    let unwritable = unwritable.to_str().expect("utf-8");
+    let world = "testdata/worlds/seed.yaml";
+    let cases: [(&[&str], &str); 10] = [
+        (&["plan", "--detailed-exitcode", "--bogus", "specs/seed.yaml", "--world", world], "an unknown flag"),
+        (&["plan", "--detailed-exitcode", "--world", world], "no spec argument"),
+        (&["plan", "--detailed-exitcode", "--format", "xml", "specs/seed.yaml", "--world", world], "a bad value"),
+        (&["plan", "--detailed-exitcode", "specs/no-such-spec.yaml", "--world", world], "a missing spec"),
+        (&["plan", "--detailed-exitcode", "specs/seed.yaml", "--world", world, "-o", unwritable], "an unwritable -o"),
+        (&["plan", "--detailed-exitcode", "specs/seed.yaml"], "no world"),
+        (&["plan", "--detailed-exitcode", "specs/seed.yaml", "--world", "testdata/bad/empty.yaml"], "a bad world"),
+        (&["plan", "--detailed-exitcode", "specs/seed.yaml", "--world", "/nonexistent/world.yaml"], "no world file"),
+        (&["plan", "--detailed-exitcode", "specs/fleet.yaml", "--world", world], "a world for another spec"),
+        (
+            &["plan", "--detailed-exitcode", "testdata/bad/scheme-internet-facing.yaml", "--world", world],
+            "a spec with errors",
+        ),
+    ];
+    for (args, what) in cases {
+        let (code, _, stderr) = edgeplan(args);
+        assert_eq!(code, 1, "{what}: {stderr}");
+    }
+}
+
+#[test]
+fn the_top_level_help_speaks_to_users() {
+    for flag in ["--help", "-h"] {
+        let (code, help, stderr) = edgeplan(&[flag]);
+        assert_eq!(code, 0, "{stderr}");
+        for internal in ["argument parsing", "terminal rendering", "crate", "command line:"] {
+            assert!(!help.contains(internal), "{flag} talks about `{internal}`: {help}");
+        }
+        // What edgeplan does, its main commands, and an example to start from.
+        assert!(help.contains("Portainer Edge agent") && help.contains("PrivateLink"), "{help}");
+        for command in ["lint", "plan", "apply", "verify", "destroy"] {
+            assert!(help.lines().any(|l| l.trim_start().starts_with(command)), "{command}: {help}");
+        }
+        assert!(help.contains("edgeplan plan specs/seed.yaml --world testdata/worlds/seed.yaml"), "{help}");
+    }
+}
+
+#[test]
 fn a_bad_world_or_no_world_cannot_run() {
     let (code, _, stderr) = edgeplan(&["plan", "specs/seed.yaml", "--world", "testdata/bad/empty.yaml"]);
-    assert_eq!(code, 2);
+    assert_eq!(code, 1);
     assert!(stderr.contains("error[edgeplan::world]"), "{stderr}");
     // A world made for another spec is refused, naming what it lacks.
     let (code, _, stderr) = edgeplan(&["plan", "specs/fleet.yaml", "--world", "testdata/worlds/seed.yaml"]);
-    assert_eq!(code, 2);
+    assert_eq!(code, 1);
     assert!(stderr.contains("does not describe this spec") && stderr.contains("kube context `platform`"), "{stderr}");
     let (code, _, stderr) = edgeplan(&["plan", "specs/seed.yaml"]);
-    assert_eq!(code, 2);
+    assert_eq!(code, 1);
     assert!(stderr.contains("--world"), "{stderr}");
     let (code, _, stderr) =
         edgeplan(&["plan", "testdata/bad/scheme-internet-facing.yaml", "--world", "testdata/worlds/seed.yaml"]);
@@ -70,7 +115,7 @@ fn a_bad_world_or_no_world_cannot_run() {
     assert_eq!(code, 1);
     assert!(stderr.contains("EP120") && !stderr.contains("error[edgeplan::world]"), "{stderr}");
     let (code, _, stderr) = edgeplan(&["plan", "specs/seed.yaml", "--world", "/nonexistent/world.yaml"]);
-    assert_eq!(code, 2);
+    assert_eq!(code, 1);
     assert!(stderr.contains("error[edgeplan::cannot-read]") && stderr.contains("/nonexistent/world.yaml"), "{stderr}");
 }
 

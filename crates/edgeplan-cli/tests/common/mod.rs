@@ -4,6 +4,11 @@
 use std::path::Path;
 use std::process::Command;
 
+/// The repository root.
+pub fn root() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
 /// Exit code, stdout and stderr of `edgeplan ARGS` run in the repository root, without colour.
 pub fn edgeplan(args: &[&str]) -> (i32, String, String) {
     edgeplan_with_env(args, &[])
@@ -11,18 +16,34 @@ pub fn edgeplan(args: &[&str]) -> (i32, String, String) {
 
 /// [`edgeplan`] with extra environment variables.
 pub fn edgeplan_with_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_edgeplan"))
-        .args(args)
-        .envs(env.iter().copied())
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("edgeplan runs");
+    edgeplan_in(&root(), args, env)
+}
+
+/// `edgeplan ARGS` run in `dir` with extra environment variables (stdin is not a terminal).
+pub fn edgeplan_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let output = command_in(dir, args, env).output().expect("edgeplan runs");
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+/// The command [`edgeplan_in`] runs, to spawn it instead.
+pub fn command_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_edgeplan"));
+    command.args(args).envs(env.iter().copied()).current_dir(dir).env("NO_COLOR", "1");
+    command
+}
+
+/// A copy of `specs/policies` under `dir`, for specs written there (their documents are
+/// relative to the spec).
+pub fn copy_policies(dir: &Path) {
+    std::fs::create_dir_all(dir.join("policies")).expect("mkdir");
+    for entry in std::fs::read_dir(root().join("specs/policies")).expect("policies") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), dir.join("policies").join(entry.file_name())).expect("copy");
+    }
 }
 
 /// A scratch copy of a world file (apply writes worlds back), removed on drop.
@@ -33,10 +54,9 @@ pub struct ScratchWorld {
 
 impl ScratchWorld {
     pub fn copy_of(world: &str) -> ScratchWorld {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("world.yaml");
-        std::fs::copy(root.join(world), &path).expect("copy world");
+        std::fs::copy(root().join(world), &path).expect("copy world");
         ScratchWorld { path: path.display().to_string(), dir }
     }
 
