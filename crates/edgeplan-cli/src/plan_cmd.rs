@@ -40,7 +40,7 @@ fn plan(args: &PlanArgs) -> Result<Outcome, u8> {
             session.stack.source.text(),
             &session.stack.nodes(),
         );
-        if let Err(err) = std::fs::write(out, saved.to_json()) {
+        if let Err(err) = write_private(out, &saved.to_json()) {
             eprintln!("error[edgeplan::cannot-write]: cannot write {}: {err}", out.display());
             eprintln!("  help: -o takes a file path in a directory that exists and is writable");
             return Err(exit::FAILED);
@@ -48,6 +48,17 @@ fn plan(args: &PlanArgs) -> Result<Outcome, u8> {
     }
     print(&render(&planned, &session, args.format));
     Ok(Outcome { errors: has_errors(&planned.plan), changes: planned.plan.summary().has_changes() })
+}
+
+/// Write a saved plan: a new file readable by its owner only (it carries the spec and a digest
+/// of the secrets it read); an existing one keeps its mode, as a world file does.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
 }
 
 pub(crate) fn render(planned: &Planned, session: &Session, format: PlanFormat) -> String {

@@ -62,10 +62,12 @@ fn destroy_deletes_what_apply_created_and_leaves_the_seed_worlds_own_resources()
     let left: Vec<&String> = after.difference(&original).collect();
     assert!(left.is_empty(), "created resources left behind: {left:#?}");
 
-    // A second destroy has nothing to do.
+    // A second destroy has nothing to do, and does not even take the lock.
+    let before = scratch.text();
     let (code, out, _) = edgeplan(&["destroy", "specs/seed.yaml", "--world", &scratch.path, "--auto-approve"]);
     assert_eq!(code, 0);
     assert!(out.contains("Nothing to destroy"), "{out}");
+    assert_eq!(scratch.text(), before, "a destroy with nothing to do rewrote the world file");
 }
 
 #[test]

@@ -140,6 +140,13 @@ fn a_saved_plan_is_written_and_reads_back() {
     let text = std::fs::read_to_string(&out).unwrap();
     let saved = edgeplan_plan::SavedPlan::from_json(&text).expect("a saved plan");
     assert_eq!(saved.stack, "portainer-edge");
+    #[cfg(unix)]
+    {
+        // It carries the spec and a digest of the secrets: readable by its owner only.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "a new saved plan is private");
+    }
     assert_eq!(saved.changes.len(), 18);
     std::fs::remove_dir_all(&dir).unwrap();
 }
