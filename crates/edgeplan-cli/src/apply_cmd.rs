@@ -363,6 +363,10 @@ fn resolve(graph: &ResourceGraph, flag: &str, given: &[String]) -> Result<Vec<Ad
 
 /// The candidate nearest to `text` by edit distance, if near enough to be a typo of it.
 fn closest<'a>(text: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    // No address is this long: no suggestion, and no quadratic work on a pasted blob.
+    if text.len() > MAX_SUGGESTED_LEN {
+        return None;
+    }
     let limit = (text.chars().count() / 3).max(2);
     candidates
         .map(|candidate| (edit_distance(text, candidate), candidate))
@@ -370,6 +374,9 @@ fn closest<'a>(text: &str, candidates: impl Iterator<Item = &'a str>) -> Option<
         .min()
         .map(|(_, candidate)| candidate)
 }
+
+/// The longest `--target`/`--exclude` text a "did you mean" is looked for.
+const MAX_SUGGESTED_LEN: usize = 256;
 
 /// Levenshtein distance, over characters.
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -486,6 +493,7 @@ mod tests {
         assert_eq!(closest("provider.nlb_subnett", addresses.into_iter()), Some("provider.nlb_subnet"));
         assert_eq!(closest("consumer.prdo", addresses.into_iter()), Some("consumer.prod"));
         assert_eq!(closest("something.else.entirely", addresses.into_iter()), None);
+        assert_eq!(closest(&"x".repeat(100_000), addresses.into_iter()), None);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(edit_distance("", "abc"), 3);
     }
