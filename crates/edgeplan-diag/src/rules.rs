@@ -122,6 +122,18 @@ catalog! {
     InvalidValue = "EP104", "invalid-value", Error, Static,
         "A value is outside its allowed range",
         "see schemas/edgeplan.schema.json for allowed values";
+    Yaml11Boolean = "EP105", "yaml11-boolean", Warning, Static,
+        "A boolean is written as yes/no/on/off, which YAML 1.2 reads as a string",
+        "write true or false: other YAML tools (and the JSON Schema) read yes, no, on and off as strings";
+    InvalidImageTag = "EP106", "invalid-image-tag", Error, Static,
+        "The agent image tag is empty or not a valid image tag",
+        "write the portainer/agent tag as published, e.g. 2.39.0: letters, digits, '_', '.' and '-', at most 128 characters";
+    EmptyValue = "EP107", "empty-value", Error, Static,
+        "A name or reference is empty",
+        "write the value, or remove the key if it is optional";
+    DerivedNameTooLong = "EP108", "derived-name-too-long", Error, Static,
+        "A value edgeplan derives from a name in the spec would break a Kubernetes limit",
+        "shorten the name: edgeplan labels Kubernetes objects with values built from it, and a label value has at most 63 characters";
 
     // --- network ------------------------------------------------------------------------------
     InvalidCidr = "EP110", "invalid-cidr", Error, Static,
@@ -175,6 +187,9 @@ catalog! {
     BackendRulesUnmanaged = "EP126", "backend-sg-rules-unmanaged", Note, Static,
         "The LB controller will not open the Portainer pods' security group to the NLB",
         "nothing to change: edgeplan adds the cluster security group rule for the tunnel port itself";
+    InvalidAnnotationKey = "EP127", "invalid-annotation-key", Error, Static,
+        "An annotation key is not a valid Kubernetes qualified name",
+        "write `prefix/name`: an optional DNS subdomain prefix (at most 253 characters) and a name of at most 63 letters, digits, '-', '_' and '.' that starts and ends with a letter or digit";
 
     // --- Portainer ----------------------------------------------------------------------------
     TunnelPortInstallMismatch = "EP130", "tunnel-port-install-mismatch", Warning, Static,
@@ -183,6 +198,9 @@ catalog! {
     PortainerUrlNotHttps = "EP131", "portainer-url-not-https", Warning, Static,
         "The Portainer URL is not https",
         "use the https URL: the agent logs an insecure-connection warning and limits functionality otherwise";
+    UrlCredentials = "EP132", "url-credentials", Error, Static,
+        "The Portainer URL carries a user name or password",
+        "remove `user:password@` from the URL: edgeplan authenticates with portainer.apiKey, and the URL is copied into every agent's EDGE_KEY";
 
     // --- secrets --------------------------------------------------------------------------------
     LiteralSecret = "EP140", "literal-secret", Error, Static,
@@ -202,6 +220,9 @@ catalog! {
     AcceptanceNotRequired = "EP150", "acceptance-not-required", Warning, Static,
         "The endpoint service accepts connections without approval",
         "set endpointService.acceptanceRequired: true; edgeplan approves its own consumers";
+    InvalidPrincipal = "EP151", "invalid-principal", Error, Static,
+        "An allowed principal is not an IAM principal ARN or `*`",
+        "write arn:aws:iam::<account>:root, arn:aws:iam::<account>:role/<name> or arn:aws:iam::<account>:user/<name>, without a path";
 
     // --- structure --------------------------------------------------------------------------------
     DuplicateName = "EP160", "duplicate-name", Error, Static,
@@ -215,6 +236,9 @@ catalog! {
     PolicyMissingActions = "EP171", "policy-missing-actions", Error, Static,
         "The LB controller policy lacks actions an internal NLB needs",
         "use the upstream iam_policy.json of controller v2.13.2 or later (specs/policies/)";
+    InvalidRoleName = "EP172", "invalid-role-name", Error, Static,
+        "lbController.roleName is not an IAM role name",
+        "give the role's name, the part after `role/` in its ARN: at most 64 letters, digits and +=,.@_-";
 
     // --- suppression comments -----------------------------------------------------------------------
     UnknownRuleInIgnore = "EP180", "unknown-rule-in-ignore", Warning, Suppression,

@@ -5,7 +5,10 @@
 //! system and tests implement over a map.
 
 pub mod iam;
+pub mod k8s;
 mod redact;
+
+pub use redact::{url_userinfo, without_url_credentials};
 mod rules;
 mod suppress;
 
@@ -36,6 +39,7 @@ impl FileSource for MemoryFiles {
 /// What a rule sees: the spec, its source text, and the files next to it.
 pub(crate) struct Ctx<'a> {
     pub(crate) spec: &'a Spec,
+    pub(crate) source: &'a SourceFile,
     pub(crate) base_dir: &'a Path,
     pub(crate) files: &'a dyn FileSource,
     pub(crate) findings: Vec<Finding>,
@@ -49,6 +53,11 @@ impl Ctx<'_> {
     pub(crate) fn read(&self, relative: &str) -> std::io::Result<Vec<u8>> {
         self.files.read(&self.base_dir.join(relative))
     }
+
+    /// The text a span covers, as written (quotes included), or "" for a synthetic value.
+    pub(crate) fn written(&self, span: edgeplan_diag::Span) -> &str {
+        self.source.text().get(span.start..span.end).unwrap_or("")
+    }
 }
 
 /// Lint one spec file given as bytes. `path` is printed as given; referenced files resolve
@@ -59,6 +68,10 @@ pub fn lint_bytes(path: &str, bytes: &[u8], base_dir: &Path, files: &dyn FileSou
 
 /// Lint one spec whose text is already decoded.
 pub fn lint_source(source: SourceFile, base_dir: &Path, files: &dyn FileSource) -> FileReport {
+    let source = match edgeplan_spec::normalize_line_breaks(source.text()) {
+        std::borrow::Cow::Borrowed(_) => source,
+        std::borrow::Cow::Owned(text) => SourceFile::new(source.path, text),
+    };
     lint_parsed(source, base_dir, files).0
 }
 
@@ -66,9 +79,9 @@ pub fn lint_source(source: SourceFile, base_dir: &Path, files: &dyn FileSource) 
 /// use it: they need not parse it a second time.
 pub fn lint_and_parse(path: &str, bytes: &[u8], base_dir: &Path, files: &dyn FileSource) -> (FileReport, Option<Spec>) {
     match edgeplan_spec::decode_utf8(bytes) {
-        Ok(text) => lint_parsed(SourceFile::new(path, text), base_dir, files),
+        Ok(text) => lint_parsed(SourceFile::new(path, edgeplan_spec::normalize_line_breaks(text)), base_dir, files),
         Err(mut finding) => {
-            let text = String::from_utf8_lossy(bytes).into_owned();
+            let text = edgeplan_spec::normalize_line_breaks(&String::from_utf8_lossy(bytes)).into_owned();
             // The lossy text has U+FFFD (3 bytes) where the first invalid byte was.
             if let Some(span) = finding.span.as_mut() {
                 span.end = span.start + char::REPLACEMENT_CHARACTER.len_utf8();
@@ -89,11 +102,12 @@ fn lint_parsed(source: SourceFile, base_dir: &Path, files: &dyn FileSource) -> (
             return (report(redact::redact(source, &spans), findings, Vec::new()), None);
         }
     };
-    let mut ctx = Ctx { spec: &spec, base_dir, files, findings: Vec::new() };
+    let mut ctx = Ctx { spec: &spec, source: &source, base_dir, files, findings: Vec::new() };
     rules::run_all(&mut ctx);
     let findings = widen_empty_spans(&source, ctx.findings);
     let (findings, suppressed) = suppress::apply(&source, findings);
-    let source = redact::redact(source, &redact::secret_spans(&spec));
+    let spans = redact::secret_spans(&spec, source.text());
+    let source = redact::redact(source, &spans);
     (report(source, findings, suppressed), Some(spec))
 }
 

@@ -19,9 +19,42 @@ pub(crate) fn is_secret_env_name(name: &str) -> bool {
     SECRET_NAME_HINTS.iter().any(|hint| upper.contains(hint))
 }
 
-/// Spans of every secret written inline in a parsed spec.
-pub(crate) fn secret_spans(spec: &Spec) -> Vec<Span> {
+/// The byte range of the user name and password in a URL (`scheme://user:password@host/…`).
+pub fn url_userinfo(url: &str) -> Option<std::ops::Range<usize>> {
+    let start = url.find("://")? + 3;
+    let authority = &url[start..];
+    let end = authority.find(['/', '?', '#']).unwrap_or(authority.len());
+    let at = authority[..end].rfind('@')?;
+    Some(start..start + at)
+}
+
+/// `url` with any user name and password replaced by `***`, for messages.
+pub fn without_url_credentials(url: &str) -> std::borrow::Cow<'_, str> {
+    match url_userinfo(url) {
+        Some(range) => format!("{}***{}", &url[..range.start], &url[range.end..]).into(),
+        None => url.into(),
+    }
+}
+
+/// The `user:password` of every URL in the text (comments included), so no snippet shows it.
+pub(crate) fn url_credential_spans(text: &str) -> Vec<Span> {
     let mut spans = Vec::new();
+    for (index, _) in text.match_indices("://") {
+        let start = index + 3;
+        let rest = &text[start..];
+        let end = rest
+            .find(|c: char| c.is_whitespace() || matches!(c, '/' | '?' | '#' | '"' | '\'' | ',' | ']' | '}'))
+            .unwrap_or(rest.len());
+        if let Some(at) = rest[..end].rfind('@') {
+            spans.push(Span::new(start, start + at));
+        }
+    }
+    spans
+}
+
+/// Spans of every secret written inline in a parsed spec, and of credentials in URLs.
+pub(crate) fn secret_spans(spec: &Spec, text: &str) -> Vec<Span> {
+    let mut spans = url_credential_spans(text);
     let mut literal = |value: &Spanned<SecretRef>| {
         if matches!(value.value, SecretRef::Literal { .. }) {
             spans.push(value.span);
@@ -45,7 +78,7 @@ pub(crate) fn secret_spans(spec: &Spec) -> Vec<Span> {
 /// Best effort for text that does not parse: the scalar after a secret key, and the `value:`
 /// following a secret-looking `name:`.
 pub(crate) fn textual_secret_spans(text: &str) -> Vec<Span> {
-    let mut spans = Vec::new();
+    let mut spans = url_credential_spans(text);
     let mut offset = 0;
     let mut previous_name_is_secret = false;
     for line in text.split_inclusive('\n') {
@@ -95,6 +128,16 @@ mod tests {
         let spans = textual_secret_spans(text);
         let values: Vec<&str> = spans.iter().map(|s| &text[s.start..s.end]).collect();
         assert_eq!(values, ["ptr_abc", "\"hunter2\""]);
+    }
+
+    #[test]
+    fn url_credentials_are_found_wherever_a_url_is() {
+        let text = "url: https://admin:hunter2@p.example.com:9443/x # was http://u@h\nk: \"ftp://a:b@c\"\n";
+        let spans = url_credential_spans(text);
+        let values: Vec<&str> = spans.iter().map(|s| &text[s.start..s.end]).collect();
+        assert_eq!(values, ["admin:hunter2", "u", "a:b"]);
+        assert_eq!(without_url_credentials("https://admin:pw@host/a@b"), "https://***@host/a@b");
+        assert_eq!(without_url_credentials("https://host/a@b"), "https://host/a@b");
     }
 
     #[test]

@@ -240,6 +240,7 @@ const TOKENS: &[&str] = &[
     "\t",
     "\n",
     "\r\n",
+    "\r",
     "---\n",
     "...\n",
     "%YAML 1.2\n",
@@ -507,6 +508,7 @@ const CIDRS: Pool = Pool {
         "fe80::/10",
         "1.2.3.4",
         "\"\"",
+        "192.168.000.0/24",
     ],
     bad: &["~", "[10.0.0.0/8]"],
 };
@@ -526,7 +528,7 @@ const SUBNET_IDS: Pool = Pool {
 };
 const SG_IDS: Pool =
     Pool { ok: &["sg-0a1b2c3d4e5f60011", "sg-0A1B2C3D", "sg-", "vpc-0a1b2c3d4e5f60001"], bad: &["{}"] };
-const BOOLS: Pool = Pool { ok: &["true", "false"], bad: &["yes", "no", "\"true\"", "1", "TRUE", "~"] };
+const BOOLS: Pool = Pool { ok: &["true", "false", "off"], bad: &["yes", "no", "\"true\"", "1", "TRUE", "~"] };
 const URLS: Pool = Pool {
     ok: &[
         "https://portainer.example.com",
@@ -537,6 +539,7 @@ const URLS: Pool = Pool {
         "ftp://x",
         "https://[::1]:9443",
         "https://user@host:1/x?y#z",
+        "https://admin:pw@portainer.example.com",
         "portainer.example.com",
         "https://é.example",
         "\"https://[\"",
@@ -553,7 +556,16 @@ const ENVIRONMENT_IDS: Pool = Pool { ok: &["1", "7", "7", "0", "4294967295"], ba
 const INSTALLS: Pool =
     Pool { ok: &["helm-nodeport", "helm-loadbalancer", "helm-clusterip", "other"], bad: &["helm", "\"\""] };
 const PRINCIPALS: Pool = Pool {
-    ok: &["arn:aws:iam::123456789012:root", "arn:aws:iam::210987654321:root", "\"*\"", "arn:aws:iam::123:root", "\"\""],
+    ok: &[
+        "arn:aws:iam::123456789012:root",
+        "arn:aws:iam::210987654321:root",
+        "\"*\"",
+        "arn:aws:iam::123:root",
+        "\"\"",
+        "\"123456789012\"",
+        "arn:aws:iam::123456789012:role/a/b",
+        "arn:aws:s3:::x",
+    ],
     bad: &["~"],
 };
 const ENV_NAMES: Pool = Pool {
@@ -564,7 +576,7 @@ const ENV_VALUES: Pool = Pool {
     ok: &["x", "\"\"", "''", "'#'", "é", "\"a: b\"", "\"\\u0000\"", "\"- c\""],
     bad: &["0", "1.5", "true", "null", "~"],
 };
-const IMAGE_TAGS: Pool = Pool { ok: &["2.39.0", "latest", "\"\""], bad: &["2.39", "~"] };
+const IMAGE_TAGS: Pool = Pool { ok: &["2.39.0", "latest", "\"\"", "\"2.39 .0\"", "\"-rc\""], bad: &["2.39", "~"] };
 const KEY_FILES: &[&str] = &[
     "keys/valid.edgekey",
     "keys/padded.edgekey",
@@ -597,6 +609,8 @@ const ANNOTATION_KEYS: &[&str] = &[
     "service.beta.kubernetes.io/aws-load-balancer-attributes",
     "service.beta.kubernetes.io/",
     "example.com/other",
+    "Example.com/x",
+    "a/b/c",
 ];
 const ANNOTATION_VALUES: Pool = Pool {
     ok: &[
@@ -1036,7 +1050,7 @@ fn structure_aware_specs_reach_the_static_rules() {
     }
     eprintln!("structure-aware: {parsed} of {total} specs parsed; codes seen: {codes:?}");
     assert!(parsed * 5 >= total, "only {parsed} of {total} generated specs parsed");
-    for code in ["EP006", "EP007", "EP102", "EP110", "EP120", "EP140", "EP141", "EP160"] {
+    for code in ["EP006", "EP007", "EP102", "EP106", "EP110", "EP120", "EP132", "EP140", "EP141", "EP151", "EP160"] {
         assert!(codes.contains(code), "no generated spec triggered {code}; seen {codes:?}");
     }
 }

@@ -264,3 +264,274 @@ fn allowed_principals_in_other_partitions_count() {
     let (_, report) = lint_edited(&[edit], &[]);
     assert_eq!(codes(&report), Vec::<String>::new());
 }
+
+// ----- issue 9, item 10: input that was accepted and failed later ------------------------------
+
+/// The one finding of `code` (there must be exactly one), with the text its span covers.
+fn the_finding<'r>(text: &str, report: &'r FileReport, code: &str) -> (&'r edgeplan_diag::Finding, String) {
+    let found: Vec<_> = report.findings.iter().filter(|f| f.code() == code).collect();
+    assert_eq!(found.len(), 1, "one {code} expected: {:?}", report.findings);
+    let span = found[0].span.expect("a finding about a value has a span");
+    (found[0], text[span.start..span.end].to_string())
+}
+
+fn silent(report: &FileReport, code: &str) {
+    assert!(!report.findings.iter().any(|f| f.code() == code), "{code} fired: {:?}", report.findings);
+}
+
+#[test]
+fn yaml11_booleans_warn_at_the_value_and_true_false_do_not() {
+    for (written, key, value) in
+        [("yes", "acceptanceRequired", "true"), ("Off", "insecurePoll", "false"), ("n", "discover", "false")]
+    {
+        let edits: &[(&str, &str)] = match key {
+            "acceptanceRequired" => &[("acceptanceRequired: true", "acceptanceRequired: WRITTEN")],
+            "insecurePoll" => &[("insecurePoll: false", "insecurePoll: WRITTEN")],
+            _ => &[("discover: true", "discover: WRITTEN")],
+        };
+        let edits: Vec<(&str, String)> = edits.iter().map(|(a, b)| (*a, b.replace("WRITTEN", written))).collect();
+        let edits: Vec<(&str, &str)> = edits.iter().map(|(a, b)| (*a, b.as_str())).collect();
+        let (text, report) = lint_edited(&edits, &[]);
+        let (finding, at) = the_finding(&text, &report, "EP105");
+        assert_eq!(at, written);
+        assert_eq!(finding.severity, Severity::Warning);
+        assert!(finding.help.contains(&format!("write `{key}: {value}`")), "{}", finding.help);
+    }
+    let (_, report) = lint_edited(&[("acceptanceRequired: true", "acceptanceRequired: True")], &[]);
+    silent(&report, "EP105");
+    let (_, report) = lint_edited(&[], &[]);
+    silent(&report, "EP105");
+}
+
+#[test]
+fn environment_create_is_a_boolean_lint_sees_too() {
+    let (text, report) = lint_edited(&[(PROD_ENV, "      environment:\n        name: prod\n        create: on")], &[]);
+    assert_eq!(the_finding(&text, &report, "EP105").1, "on");
+}
+
+#[test]
+fn image_tags_with_spaces_or_empty_are_errors_at_the_value() {
+    for (tag, written) in
+        [("\"2.39 .0\"", "\"2.39 .0\""), ("\"\"", "\"\""), ("2.39.0@sha256", "2.39.0@sha256"), ("-rc1", "-rc1")]
+    {
+        let (text, report) = lint_edited(&[("imageTag: 2.39.0", &format!("imageTag: {tag}"))], &[]);
+        let (finding, at) = the_finding(&text, &report, "EP106");
+        assert_eq!(at, written, "{}", finding.message);
+        assert_eq!(finding.severity, Severity::Error);
+    }
+    for tag in ["2.39.0", "2.39.0-alpine", "latest", "2.30", "sts_2.21"] {
+        let (_, report) = lint_edited(&[("imageTag: 2.39.0", &format!("imageTag: {tag}"))], &[]);
+        silent(&report, "EP106");
+    }
+}
+
+#[test]
+fn environment_empty_name_or_both_name_and_id() {
+    let (text, report) = lint_edited(&[(PROD_ENV, "      environment:\n        name: \"\"")], &[]);
+    let (finding, at) = the_finding(&text, &report, "EP107");
+    assert_eq!(at, "\"\"");
+    assert!(finding.message.contains("environment.name is empty"), "{}", finding.message);
+
+    let (text, report) = lint_edited(&[(PROD_ENV, "      environment:\n        name: prod\n        id: 7")], &[]);
+    let (finding, at) = the_finding(&text, &report, "EP101");
+    assert_eq!(at, "7");
+    assert_eq!(finding.related.len(), 1, "points at the name too");
+
+    let (_, report) = lint_edited(&[(PROD_ENV, "      environment:\n        id: 7")], &[]);
+    silent(&report, "EP101");
+    silent(&report, "EP107");
+}
+
+#[test]
+fn empty_contexts_cluster_names_role_names_and_references() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("      kubeContext: staging", "      kubeContext: \"\"", "cluster.kubeContext"),
+        ("        kubeContext: prod", "        kubeContext: ' '", "cluster.kubeContext"),
+        ("      name: my-cluster", "      name: \"\"", "cluster.name"),
+        ("        name: prod-cluster", "        name: \"\"", "cluster.name"),
+        ("      roleName: alb-ingress-controller", "      roleName: \"\"", "lbController.roleName"),
+        ("        profile: prod", "        profile: \"\"", "aws.profile"),
+        ("        env: PORTAINER_API_KEY", "        env: \"\"", "portainer.apiKey"),
+    ];
+    for (from, to, what) in cases {
+        let (_, report) = lint_edited(&[(from, to)], &[]);
+        let found: Vec<_> = report.findings.iter().filter(|f| f.code() == "EP107").collect();
+        assert_eq!(found.len(), 1, "{to}: {:?}", report.findings);
+        assert!(found[0].message.starts_with(what), "{}", found[0].message);
+    }
+    let (_, report) = lint_edited(&[], &[]);
+    silent(&report, "EP107");
+}
+
+#[test]
+fn a_role_arn_given_as_role_name_names_the_role() {
+    let arn = "arn:aws:iam::123456789012:role/eks/alb-ingress-controller";
+    let (text, report) = lint_edited(&[("roleName: alb-ingress-controller", &format!("roleName: {arn}"))], &[]);
+    let (finding, at) = the_finding(&text, &report, "EP172");
+    assert_eq!(at, arn);
+    assert!(finding.help.contains("`roleName: alb-ingress-controller`"), "{}", finding.help);
+    let (_, report) = lint_edited(&[("roleName: alb-ingress-controller", "roleName: \"my role\"")], &[]);
+    assert!(report.findings.iter().any(|f| f.code() == "EP172"));
+    let (_, report) =
+        lint_edited(&[("roleName: alb-ingress-controller", "roleName: AmazonEKS_LBC+role=a,b.c@d-e")], &[]);
+    silent(&report, "EP172");
+}
+
+#[test]
+fn eks_cluster_names_are_checked() {
+    let (text, report) = lint_edited(&[("      name: my-cluster", "      name: \"my cluster\"")], &[]);
+    assert_eq!(the_finding(&text, &report, "EP103").1, "\"my cluster\"");
+    let (_, report) = lint_edited(&[("      name: my-cluster", "      name: My_Cluster-2")], &[]);
+    silent(&report, "EP103");
+}
+
+#[test]
+fn annotation_keys_kubernetes_rejects() {
+    for key in ["Service.beta.kubernetes.io/x", "/x", "a/b/c", "example.com/", "has space", "-x", &"n".repeat(64)] {
+        let (from, to) = with_annotation(&format!("{}: v", key.trim_start_matches("service.beta.kubernetes.io/")));
+        let to = to.replacen("service.beta.kubernetes.io/", "", 1);
+        let (text, report) = lint_edited(&[(from, &to)], &[]);
+        let (finding, at) = the_finding(&text, &report, "EP127");
+        assert_eq!(at, key, "{}", finding.message);
+    }
+    let (from, to) = with_annotation("aws-load-balancer-target-group-attributes: preserve_client_ip.enabled=true");
+    let (_, report) = lint_edited(&[(from, &to)], &[]);
+    silent(&report, "EP127");
+    let (from, to) = with_annotation("x: v");
+    let (_, report) = lint_edited(&[(from, &to.replacen("service.beta.kubernetes.io/", "my-team_note.v1", 1))], &[]);
+    silent(&report, "EP127");
+}
+
+#[test]
+fn a_consumer_name_whose_derived_label_is_too_long() {
+    let max = edgeplan_lint::k8s::max_consumer_name_len();
+    assert_eq!(max, 48, "consumer.<name>.agent fits in 63 characters");
+    let long = "a".repeat(60);
+    let (text, report) = lint_edited(&[("    - name: prod", &format!("    - name: {long}"))], &[]);
+    let (finding, at) = the_finding(&text, &report, "EP108");
+    assert_eq!(at, long);
+    assert!(finding.message.contains("75 characters"), "{}", finding.message);
+    assert!(finding.help.contains("at most 48"), "{}", finding.help);
+    silent(&report, "EP102");
+
+    let (_, report) = lint_edited(&[("    - name: prod", &format!("    - name: {}", "a".repeat(max)))], &[]);
+    silent(&report, "EP108");
+    // Past 63 it is not a DNS-1123 label at all: one finding, not two.
+    let (_, report) = lint_edited(&[("    - name: prod", &format!("    - name: {}", "a".repeat(64)))], &[]);
+    silent(&report, "EP108");
+    assert!(report.findings.iter().any(|f| f.code() == "EP102"));
+}
+
+#[test]
+fn a_service_name_starting_with_a_digit() {
+    let (text, report) = lint_edited(&[("name: portainer-edge-tunnel", "name: 1tunnel")], &[]);
+    assert_eq!(the_finding(&text, &report, "EP102").1, "1tunnel");
+    let (_, report) = lint_edited(&[("namespace: portainer\n      # Agents", "namespace: 1ns\n      # Agents")], &[]);
+    silent(&report, "EP102");
+}
+
+#[test]
+fn principals_that_are_not_arns() {
+    for principal in [
+        "\"123456789012\"",
+        "arn:aws:iam::123456789012",
+        "arn:aws:iam::123456789012:role/path/x",
+        "arn:aws:s3:::bucket",
+        "arn:aws:iam:eu-west-1:123456789012:root",
+        "arn:aws:iam::1234:root",
+        "\"arn:aws:iam::123456789012:group/admins\"",
+    ] {
+        let (text, report) =
+            lint_edited(&[("        - arn:aws:iam::123456789012:root", &format!("        - {principal}"))], &[]);
+        let (finding, at) = the_finding(&text, &report, "EP151");
+        assert_eq!(at, principal, "{}", finding.message);
+        silent(&report, "EP117");
+    }
+    for principal in
+        ["arn:aws:iam::123456789012:role/x", "arn:aws:iam::123456789012:user/a.b", "arn:aws-cn:iam::123456789012:root"]
+    {
+        let (_, report) = lint_edited(
+            &[(
+                "        - arn:aws:iam::123456789012:root",
+                &format!("        - arn:aws:iam::123456789012:root\n        - {principal}"),
+            )],
+            &[],
+        );
+        silent(&report, "EP151");
+    }
+}
+
+#[test]
+fn non_canonical_cidrs_are_rejected_with_the_canonical_form() {
+    for (written, canonical) in
+        [("192.168.000.0/24", "192.168.0.0/24"), ("192.168.0.0/024", "192.168.0.0/24"), ("010.0.0.0/8", "10.0.0.0/8")]
+    {
+        let (text, report) = lint_edited(&[("cidr: 192.168.0.0/24", &format!("cidr: {written}"))], &[]);
+        let (finding, at) = the_finding(&text, &report, "EP110");
+        assert_eq!(at, written);
+        assert!(finding.help.starts_with(&format!("write {canonical}:")), "{}", finding.help);
+    }
+    let (_, report) = lint_edited(&[("            - 192.168.0.0/16", "            - 10.0.0.0/8")], &[]);
+    silent(&report, "EP110");
+}
+
+#[test]
+fn url_credentials_are_an_error_that_never_quotes_them() {
+    for url in [
+        "https://admin:hunter2@portainer.example.com",
+        "https://admin@portainer.example.com:9443/x",
+        "ftp://admin:hunter2@p",
+    ] {
+        let (text, report) = lint_edited(&[("url: https://portainer.example.com", &format!("url: {url}"))], &[]);
+        let (_, at) = the_finding(&text, &report, "EP132");
+        assert_eq!(at, url);
+        let everything = format!("{:?}", report.findings);
+        assert!(!everything.contains("hunter2") && !everything.contains("admin"), "{everything}");
+        assert!(
+            !report.source.text().contains("hunter2") && !report.source.text().contains("admin@"),
+            "the snippet text"
+        );
+    }
+    let (_, report) =
+        lint_edited(&[("url: https://portainer.example.com", "url: https://portainer.example.com/a@b")], &[]);
+    silent(&report, "EP132");
+}
+
+#[test]
+fn an_env_reference_that_names_no_variable() {
+    let (text, report) = lint_edited(&[("        env: PORTAINER_API_KEY", "        env: \"PORTAINER API KEY\"")], &[]);
+    assert!(the_finding(&text, &report, "EP104").0.message.contains("not an environment variable name"));
+}
+
+#[test]
+fn cr_only_line_endings_lint_like_lf() {
+    let cr = SEED.replace('\n', "\r");
+    let report = lint_bytes("specs/seed.yaml", cr.as_bytes(), Path::new("specs"), &files(&[]));
+    assert_eq!(codes(&report), Vec::<String>::new());
+    let notes: Vec<_> =
+        report.findings.iter().map(|f| (f.code(), report.source.line_col(f.span.unwrap().start).line)).collect();
+    assert_eq!(notes, [("EP115", 64)], "lines are counted at each CR");
+    // Suppressions find their line too.
+    let edit = SEED.replace(
+        "      acceptanceRequired: true",
+        "      # edgeplan-ignore: EP150 staging only\n      acceptanceRequired: false",
+    );
+    let report = lint_bytes("specs/seed.yaml", edit.replace('\n', "\r").as_bytes(), Path::new("specs"), &files(&[]));
+    assert_eq!(codes(&report), Vec::<String>::new());
+    assert_eq!(report.suppressed.len(), 1);
+}
+
+#[test]
+fn a_trailing_document_marker_is_not_a_second_spec() {
+    for tail in ["---\n", "---\n# nothing here\n...\n", "...\n"] {
+        let report = lint_bytes("specs/seed.yaml", format!("{SEED}{tail}").as_bytes(), Path::new("specs"), &files(&[]));
+        assert_eq!(codes(&report), Vec::<String>::new(), "{tail:?}");
+    }
+    let report = lint_bytes(
+        "specs/seed.yaml",
+        format!("{SEED}---\nkind: Topology\n").as_bytes(),
+        Path::new("specs"),
+        &files(&[]),
+    );
+    assert_eq!(report.findings[0].code(), "EP001");
+}

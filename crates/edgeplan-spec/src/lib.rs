@@ -5,11 +5,13 @@
 //! caller's job.
 
 mod parse;
+mod scalars;
 mod spanned;
 mod types;
 mod values;
 
-pub use parse::{API_VERSION, KIND, MAX_SPEC_BYTES, decode_utf8, did_you_mean, parse};
+pub use parse::{API_VERSION, KIND, MAX_SPEC_BYTES, decode_utf8, did_you_mean, normalize_line_breaks, parse};
+pub use scalars::is_yaml11_boolean;
 pub use spanned::Spanned;
 pub use types::*;
 pub use values::{AnnotationMap, PortainerInstall, SecretRef, TunnelPort};

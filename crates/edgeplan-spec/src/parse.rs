@@ -7,6 +7,7 @@ use edgeplan_diag::{Finding, RuleId, SourceFile, Span};
 use serde_saphyr::{Error as YamlError, Location};
 
 use crate::Spec;
+use crate::scalars::HELP_MARK;
 
 /// Larger specs are refused before parsing: a 1,000-consumer spec is about 1.5 MB.
 pub const MAX_SPEC_BYTES: usize = 8 * 1024 * 1024;
@@ -53,10 +54,13 @@ pub fn parse(source: &SourceFile) -> Result<Spec, Finding> {
     // A typed parse stops at the first *type* error, which for a mis-indented key is a
     // misleading "missing key" reported before the real syntax error: when it fails, a
     // syntax-only pass says whether the YAML itself is broken, and that is reported first.
-    let spec: Spec = match serde_saphyr::from_str_with_options(text, options.clone()) {
+    // Only the first document is parsed when what follows it is empty (a trailing `---`): its
+    // byte offsets are the file's, so every span still points into the whole source.
+    let document = without_trailing_empty_documents(text);
+    let spec: Spec = match serde_saphyr::from_str_with_options(document, options.clone()) {
         Ok(spec) => spec,
         Err(typed) => {
-            serde_saphyr::from_str_with_options::<serde::de::IgnoredAny>(text, options)
+            serde_saphyr::from_str_with_options::<serde::de::IgnoredAny>(document, options)
                 .map_err(|err| to_finding(source, &err))?;
             return Err(to_finding(source, &typed));
         }
@@ -66,10 +70,46 @@ pub fn parse(source: &SourceFile) -> Result<Spec, Finding> {
 }
 
 fn is_blank(text: &str) -> bool {
-    text.lines().all(|line| {
-        let line = line.trim();
-        line.is_empty() || line.starts_with('#') || line == "---" || line == "..."
-    })
+    // Any YAML line break, CR alone included: a CR-only file is not one long comment.
+    text.split(['\n', '\r']).all(is_empty_line)
+}
+
+/// A line that holds no content: blank, a comment, or a document marker on its own.
+fn is_empty_line(line: &str) -> bool {
+    let line = line.trim();
+    let marker = line.strip_prefix("---").or_else(|| line.strip_prefix("...")).map(str::trim_start);
+    line.is_empty() || line.starts_with('#') || marker.is_some_and(|rest| rest.is_empty() || rest.starts_with('#'))
+}
+
+/// `text` up to the first document marker (`---` or `...` at column 0) after which nothing but
+/// blank lines, comments and more markers follow; all of `text` otherwise.
+fn without_trailing_empty_documents(text: &str) -> &str {
+    let mut offset = 0;
+    let mut seen_content = false;
+    for line in text.split_inclusive('\n') {
+        let start = offset;
+        offset += line.len();
+        let is_marker = (line.starts_with("---") || line.starts_with("..."))
+            && line[3..].chars().next().is_none_or(char::is_whitespace);
+        if seen_content && is_marker && text[start..].split(['\n', '\r']).all(is_empty_line) {
+            return &text[..start];
+        }
+        seen_content |= !is_empty_line(line);
+    }
+    text
+}
+
+/// The text with each CR that is not part of a CRLF turned into LF. YAML reads a lone CR as a
+/// line break; every line/column computation here reads LF. One byte for one byte, so byte
+/// offsets are the same in both texts.
+pub fn normalize_line_breaks(text: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let lone_cr = |i: usize| bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n');
+    if !(0..bytes.len()).any(lone_cr) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let normalized: String = text.char_indices().map(|(i, c)| if c == '\r' && lone_cr(i) { '\n' } else { c }).collect();
+    std::borrow::Cow::Owned(normalized)
 }
 
 fn check_header(spec: &Spec) -> Result<(), Finding> {
@@ -96,6 +136,13 @@ fn check_header(spec: &Spec) -> Result<(), Finding> {
 fn to_finding(source: &SourceFile, err: &YamlError) -> Finding {
     let err = unwrap_wrappers(err);
     let span = err.location().and_then(|loc| span_of(source, loc));
+    // Errors a value's own visitor raises are located at its key: point at the value.
+    let span = match err {
+        YamlError::SerdeInvalidType { .. } | YamlError::SerdeInvalidValue { .. } | YamlError::Message { .. } => {
+            span.map(|s| value_after_key(source.text(), s).unwrap_or(s))
+        }
+        _ => span,
+    };
     let message = describe(err);
     let finding = match err {
         YamlError::SerdeUnknownField { field, expected, .. } => {
@@ -133,15 +180,38 @@ fn to_finding(source: &SourceFile, err: &YamlError) -> Finding {
         }
         YamlError::NullIntoString { .. } => Finding::of(RuleId::WrongType, span, message)
             .with_help("write a value, or quote it (\"\") if an empty string is really meant"),
-        YamlError::SerdeInvalidType { .. }
-        | YamlError::SerdeInvalidValue { .. }
-        | YamlError::SerdeInvalidLength { .. }
+        YamlError::Message { .. } if message.contains(HELP_MARK) => {
+            // Our own visitors' words: a message and its help line.
+            let (message, help) = message.rsplit_once(HELP_MARK).unwrap_or((&message, ""));
+            let label = if message.contains("quoted string") { "quoted: a string" } else { message };
+            return Finding::of(RuleId::WrongType, span, message).with_label(label).with_help(help);
+        }
+        YamlError::SerdeInvalidType { unexpected, expected, .. } => {
+            let written = span.and_then(|s| source.text().get(s.start..s.end)).unwrap_or("");
+            let collection = matches!(unexpected.as_str(), "sequence" | "map");
+            let message = if !collection && !written.is_empty() && !written.contains('\n') {
+                format!("`{written}` is not {expected}")
+            } else {
+                format!("expected {expected} here, not {}", with_article(unexpected))
+            };
+            return Finding::of(RuleId::WrongType, span, message).with_label(format!("expected {expected}"));
+        }
+        YamlError::SerdeInvalidValue { expected, .. } => {
+            let written = span.and_then(|s| source.text().get(s.start..s.end)).unwrap_or("");
+            let message = if written.is_empty() || written.contains('\n') {
+                format!("expected {expected} here")
+            } else {
+                format!("`{written}` is not {expected}")
+            };
+            return Finding::of(RuleId::WrongType, span, message).with_label(format!("expected {expected}"));
+        }
+        YamlError::SerdeInvalidLength { .. }
         | YamlError::InvalidBooleanStrict { .. }
         | YamlError::UnexpectedValueForUnit { .. }
         | YamlError::Message { .. }
         | YamlError::NonFiniteFloat { .. } => Finding::of(RuleId::WrongType, span, message),
         YamlError::InvalidScalar { .. } => {
-            let written = span.map_or("", |s| &source.text()[s.start..s.end]);
+            let written = span.and_then(|s| source.text().get(s.start..s.end)).unwrap_or("");
             let (message, label) = scalar_message(&message, written);
             return Finding::of(RuleId::WrongType, span, message).with_label(label);
         }
@@ -164,6 +234,62 @@ fn to_finding(source: &SourceFile, err: &YamlError) -> Finding {
         _ => syntax_finding(source, span, message),
     };
     finding.with_label(label_for(err))
+}
+
+/// serde's words for what it found (`sequence`, `map`, `integer \`5\``), as a noun phrase.
+fn with_article(unexpected: &str) -> String {
+    match unexpected {
+        "sequence" => "a list".to_string(),
+        "map" => "a mapping".to_string(),
+        "unit value" | "null" => "an empty value".to_string(),
+        other if other.starts_with(['a', 'e', 'i', 'o', 'u']) => format!("an {other}"),
+        other => format!("a {other}"),
+    }
+}
+
+/// The span of the value written after the key at `key`, when `key` is a mapping key with its
+/// value on the same line (a scalar, or a flow collection opening there). serde's errors from
+/// a value's visitor carry the location of the key.
+fn value_after_key(text: &str, key: Span) -> Option<Span> {
+    let rest = text.get(key.end..)?;
+    let after_colon = rest.trim_start_matches([' ', '\t']).strip_prefix(':')?;
+    let value = after_colon.trim_start_matches([' ', '\t']);
+    let start = text.len() - value.len();
+    let line = value.split(['\n', '\r']).next().unwrap_or("");
+    if line.is_empty() || line.starts_with('#') {
+        return None;
+    }
+    let before = text.get(..key.start)?.rsplit(['\n', '\r']).next().unwrap_or("");
+    let in_flow = before.contains(['{', '[']);
+    let len = scalar_len(line, in_flow);
+    (len > 0).then(|| Span::new(start, start + len))
+}
+
+/// Length of the scalar (or flow collection) that starts `line`.
+fn scalar_len(line: &str, in_flow: bool) -> usize {
+    let mut chars = line.char_indices();
+    match chars.next() {
+        Some((_, quote @ ('"' | '\''))) => {
+            // `\"` escapes a double quote; `''` is a single quote inside single quotes.
+            let mut chars = chars.peekable();
+            while let Some((i, c)) = chars.next() {
+                let escape = quote == '"' && c == '\\';
+                let doubled = c == quote && quote == '\'' && chars.peek().is_some_and(|(_, n)| *n == '\'');
+                if escape || doubled {
+                    chars.next();
+                } else if c == quote {
+                    return i + 1;
+                }
+            }
+            line.len()
+        }
+        Some((_, '[' | '{')) => line.trim_end().len(),
+        _ => {
+            let end = line.find(" #").unwrap_or(line.len());
+            let end = if in_flow { line[..end].find([',', '}', ']']).unwrap_or(end) } else { end };
+            line[..end].trim_end().len()
+        }
+    }
 }
 
 /// "invalid u16" says nothing to a user; say what was written and what was expected.
@@ -286,6 +412,22 @@ mod tests {
         assert_eq!(did_you_mean("account_id", &keys), Some("accountId"));
         assert_eq!(did_you_mean("regoin", &keys), Some("region"));
         assert_eq!(did_you_mean("zzz", &keys), None);
+    }
+
+    #[test]
+    fn the_value_after_a_key_is_found_on_its_line() {
+        fn at(text: &str) -> Option<&str> {
+            let key = Span::new(0, text.find(':').unwrap_or(0));
+            value_after_key(text, key).map(|s| &text[s.start..s.end])
+        }
+        assert_eq!(at("tunnelPort: 0 # why\n"), Some("0"));
+        assert_eq!(at("k: \"a \\\" b\" # c"), Some("\"a \\\" b\""));
+        assert_eq!(at("k: 'it''s' x"), Some("'it''s'"));
+        assert_eq!(at("k: [1, 2]\n"), Some("[1, 2]"));
+        assert_eq!(at("k:\n  - 1\n"), None);
+        assert_eq!(at("k: # only a comment\n"), None);
+        let flow = "{a: x, b: y}";
+        assert_eq!(value_after_key(flow, Span::new(1, 2)).map(|s| &flow[s.start..s.end]), Some("x"));
     }
 
     #[test]

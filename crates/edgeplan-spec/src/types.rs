@@ -7,8 +7,8 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::Spanned;
 use crate::values::{AnnotationMap, PortainerInstall, SecretRef, TunnelPort};
+use crate::{Spanned, scalars};
 
 /// An edgeplan topology: Portainer on one EKS cluster (the provider) and Edge agents on other
 /// clusters (the consumers), joined by an internal NLB, a VPC endpoint service and interface
@@ -141,6 +141,7 @@ pub struct ClusterSecurityGroup {
     #[schemars(regex(pattern = r"^sg-[0-9a-f]{8,17}$"))]
     pub id: Option<Spanned<String>>,
     /// Read the cluster security group from EKS.
+    #[serde(default, deserialize_with = "scalars::opt_bool")]
     pub discover: Option<Spanned<bool>>,
 }
 
@@ -176,6 +177,7 @@ pub struct TunnelService {
     pub namespace: Option<Spanned<String>>,
     /// The NLB listener port the agents dial (field 2 of their EDGE_KEY). Default 8000.
     #[schemars(range(min = 1, max = 65535))]
+    #[serde(default, deserialize_with = "scalars::opt_port")]
     pub listener_port: Option<Spanned<u16>>,
     /// Extra Service annotations, e.g. `service.beta.kubernetes.io/aws-load-balancer-attributes`.
     pub annotations: Option<AnnotationMap>,
@@ -187,6 +189,7 @@ pub struct TunnelService {
 pub struct EndpointService {
     /// Whether each endpoint connection must be approved. Default true; edgeplan approves the
     /// connections of the consumers in this spec.
+    #[serde(default, deserialize_with = "scalars::opt_bool")]
     pub acceptance_required: Option<Spanned<bool>>,
     /// Principals allowed to create endpoints (`arn:aws:iam::<account>:root`, roles, users,
     /// or `*`). Default: the root of every consumer account.
@@ -247,8 +250,10 @@ pub struct Environment {
     pub name: Option<Spanned<String>>,
     /// Environment ID, for an environment that already exists.
     #[schemars(range(min = 1))]
+    #[serde(default, deserialize_with = "scalars::opt_u32")]
     pub id: Option<Spanned<u32>>,
     /// Create the environment when it does not exist. Default true.
+    #[serde(default, deserialize_with = "scalars::opt_bool")]
     pub create: Option<Spanned<bool>>,
     /// The EDGE_KEY Portainer issued, if you want lint to check it. A reference: `{file: …}`
     /// or `{env: …}`. edgeplan rewrites field 2 to the VPC endpoint itself.
@@ -265,6 +270,7 @@ pub struct Agent {
     pub image_tag: Spanned<String>,
     /// EDGE_INSECURE_POLL: skip TLS verification when polling Portainer (needed when the
     /// certificate does not cover the name the agent polls). Default false.
+    #[serde(default, deserialize_with = "scalars::opt_bool")]
     pub insecure_poll: Option<Spanned<bool>>,
     /// AGENT_SECRET shared with the Portainer server, as a reference.
     pub agent_secret: Option<Spanned<SecretRef>>,
@@ -338,5 +344,23 @@ impl Agent {
 impl Environment {
     pub fn create_if_missing(&self) -> bool {
         self.create.as_ref().is_none_or(|c| c.value)
+    }
+}
+
+impl Spec {
+    /// Every boolean written in the spec, with the key it is under, for rules about how
+    /// booleans are written. A test keeps this list in step with the schema's booleans.
+    pub fn booleans(&self) -> Vec<(&'static str, &Spanned<bool>)> {
+        let provider = &self.spec.provider;
+        let mut found = Vec::new();
+        let discover = provider.cluster_security_group.as_ref().and_then(|g| g.discover.as_ref());
+        found.extend(discover.map(|b| ("discover", b)));
+        let acceptance = provider.endpoint_service.as_ref().and_then(|s| s.acceptance_required.as_ref());
+        found.extend(acceptance.map(|b| ("acceptanceRequired", b)));
+        for consumer in self.spec.consumers.iter() {
+            found.extend(consumer.environment.create.as_ref().map(|b| ("create", b)));
+            found.extend(consumer.agent.insecure_poll.as_ref().map(|b| ("insecurePoll", b)));
+        }
+        found
     }
 }

@@ -6,7 +6,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
-use crate::Spanned;
+use crate::{Spanned, scalars};
 
 /// Where a secret comes from. The spec holds only the reference; the value is read at run
 /// time and never printed.
@@ -127,25 +127,38 @@ impl<'de> Deserialize<'de> for TunnelPort {
                 if value == "auto" {
                     return Ok(TunnelPort::Auto);
                 }
-                match value.parse::<u16>() {
-                    Ok(port) => self.visit_u64(u64::from(port)),
-                    Err(_) => Err(de::Error::invalid_value(de::Unexpected::Str(value), &self)),
-                }
+                // A quoted "30776" is a string: say so rather than guess a port from it.
+                Err(scalars::quoted_number_error(value).unwrap_or_else(|| refuse(scalars::written(value))))
             }
 
             fn visit_u64<E: de::Error>(self, value: u64) -> Result<TunnelPort, E> {
                 match u16::try_from(value) {
                     Ok(port) if port > 0 => Ok(TunnelPort::Port(port)),
-                    _ => Err(de::Error::invalid_value(de::Unexpected::Unsigned(value), &self)),
+                    _ => Err(refuse(format!("`{value}`"))),
                 }
             }
 
             fn visit_i64<E: de::Error>(self, value: i64) -> Result<TunnelPort, E> {
                 match u64::try_from(value) {
                     Ok(value) => self.visit_u64(value),
-                    Err(_) => Err(de::Error::invalid_value(de::Unexpected::Signed(value), &self)),
+                    Err(_) => Err(refuse(format!("`{value}`"))),
                 }
             }
+
+            fn visit_f64<E: de::Error>(self, value: f64) -> Result<TunnelPort, E> {
+                Err(refuse(format!("`{value}`")))
+            }
+
+            fn visit_bool<E: de::Error>(self, value: bool) -> Result<TunnelPort, E> {
+                Err(refuse(format!("`{value}`")))
+            }
+        }
+
+        fn refuse<E: de::Error>(written: String) -> E {
+            scalars::error(
+                format!("{written} is not a port: tunnelPort is `auto` or a port number from 1 to 65535"),
+                "write auto to read --tunnel-port from the deployment, or the port the tunnel server listens on",
+            )
         }
 
         deserializer.deserialize_any(PortVisitor)

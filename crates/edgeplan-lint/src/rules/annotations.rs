@@ -13,6 +13,18 @@ pub(super) fn check(ctx: &mut Ctx<'_>) {
     };
     let mut findings = Vec::new();
     for (key, value) in &annotations.0 {
+        // The API server refuses the whole Service for one bad key, and only when it is applied.
+        if let Some(problem) = crate::k8s::qualified_name_problem(key) {
+            findings.push(
+                Finding::of(
+                    RuleId::InvalidAnnotationKey,
+                    span(key),
+                    format!("annotation key `{}`: {problem}", key.value),
+                )
+                .with_label("Kubernetes rejects this key"),
+            );
+            continue;
+        }
         let Some(name) = key.strip_prefix(PREFIX) else { continue };
         let v = value.trim();
         let finding = match name {

@@ -2,11 +2,12 @@
 
 mod annotations;
 mod iam_policy;
-mod names;
+pub(crate) mod names;
 mod network;
 mod portainer;
 mod secrets;
 mod structure;
+mod values;
 
 use edgeplan_diag::Span;
 use edgeplan_spec::Spanned;
@@ -21,6 +22,7 @@ pub(crate) fn run_all(ctx: &mut Ctx<'_>) {
     secrets::check(ctx);
     structure::check(ctx);
     iam_policy::check(ctx);
+    values::check(ctx);
 }
 
 /// The span of a value, or `None` for a synthetic default (which has nothing to point at).

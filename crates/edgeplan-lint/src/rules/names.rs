@@ -1,10 +1,11 @@
-//! Names and identifiers: DNS-1123 labels, AWS IDs, alternatives that exclude each other.
+//! Names and identifiers: DNS-1123 labels, AWS IDs, names that must not be empty, values
+//! edgeplan derives from names, alternatives that exclude each other.
 
 use edgeplan_diag::{Finding, RuleId};
 use edgeplan_spec::{AwsTarget, Spanned, Vpc};
 
 use super::span;
-use crate::Ctx;
+use crate::{Ctx, k8s};
 
 pub(super) fn check(ctx: &mut Ctx<'_>) {
     let spec = ctx.spec;
@@ -12,6 +13,13 @@ pub(super) fn check(ctx: &mut Ctx<'_>) {
     let provider = &spec.spec.provider;
     aws_target(ctx, &provider.aws);
     vpc(ctx, &provider.vpc);
+    eks_cluster_name(ctx, &provider.cluster.name);
+    not_empty(
+        ctx,
+        &provider.cluster.kube_context,
+        "cluster.kubeContext",
+        "name the kubeconfig context that reaches this cluster",
+    );
     for (value, what) in [
         (&provider.portainer.namespace, "portainer.namespace"),
         (&provider.portainer.deployment, "portainer.deployment"),
@@ -22,15 +30,10 @@ pub(super) fn check(ctx: &mut Ctx<'_>) {
     }
     if let Some(service) = &provider.tunnel_service {
         if let Some(name) = &service.name {
-            dns_label(ctx, name, "tunnelService.name");
+            service_name(ctx, name, "tunnelService.name");
         }
         if let Some(namespace) = &service.namespace {
             dns_label(ctx, namespace, "tunnelService.namespace");
-        }
-        if let Some(port) = &service.listener_port
-            && port.value == 0
-        {
-            ctx.push(Finding::of(RuleId::InvalidValue, span(port), "listenerPort 0 is not a port"));
         }
     }
 
@@ -85,9 +88,25 @@ pub(super) fn check(ctx: &mut Ctx<'_>) {
     }
 
     for consumer in spec.spec.consumers.iter() {
-        dns_label(ctx, &consumer.name, "consumer name");
+        if dns_label(ctx, &consumer.name, "consumer name") {
+            derived_labels(ctx, &consumer.name);
+        }
         aws_target(ctx, &consumer.aws);
         vpc(ctx, &consumer.vpc);
+        not_empty(
+            ctx,
+            &consumer.cluster.kube_context,
+            "cluster.kubeContext",
+            "name the kubeconfig context that reaches this cluster",
+        );
+        if let Some(name) = &consumer.cluster.name {
+            not_empty(
+                ctx,
+                name,
+                "cluster.name",
+                "give the EKS cluster's name, or remove the key (it is optional here)",
+            );
+        }
         if consumer.subnets.is_empty() {
             ctx.push(
                 Finding::of(RuleId::OneOf, span(&consumer.subnets), "a consumer needs at least one subnet")
@@ -112,11 +131,27 @@ pub(super) fn check(ctx: &mut Ctx<'_>) {
             ),
         }
         let environment = &consumer.environment;
-        if environment.name.is_none() && environment.id.is_none() {
-            ctx.push(
+        match (&environment.name, &environment.id) {
+            (None, None) => ctx.push(
                 Finding::of(RuleId::OneOf, span(environment), "environment needs `name` or `id`")
                     .with_help("name the Portainer environment; edgeplan creates it if missing"),
-            );
+            ),
+            (Some(name), Some(id)) => {
+                let mut finding = Finding::of(
+                    RuleId::OneOf,
+                    span(id),
+                    "environment has both `name` and `id`: edgeplan would use the id and ignore the name",
+                )
+                .with_help("keep `id` for an environment that exists, or `name` to find or create it by name");
+                if let Some(at) = span(name) {
+                    finding = finding.with_related(at, "`name` given here");
+                }
+                ctx.push(finding);
+            }
+            (Some(name), None) => {
+                not_empty(ctx, name, "environment.name", "name the Portainer environment, or give its `id`");
+            }
+            (None, Some(_)) => {}
         }
         if let Some(id) = &environment.id
             && id.value == 0
@@ -148,6 +183,77 @@ pub(super) fn check(ctx: &mut Ctx<'_>) {
     }
 }
 
+/// A name that must hold something: an empty one fails only when edgeplan uses it, later.
+pub(crate) fn not_empty(ctx: &mut Ctx<'_>, value: &Spanned<String>, what: &str, help: &str) -> bool {
+    if !value.trim().is_empty() {
+        return true;
+    }
+    let message = if value.is_empty() { format!("{what} is empty") } else { format!("{what} is only whitespace") };
+    ctx.push(Finding::of(RuleId::EmptyValue, span(value), message).with_help(help.to_string()));
+    false
+}
+
+/// EKS cluster names: 1-100 characters, letters, digits, `-` and `_`, starting with a letter or
+/// digit (the CreateCluster API's pattern). edgeplan puts it in the subnet tag
+/// `kubernetes.io/cluster/<name>`, where the LB controller looks for it.
+fn eks_cluster_name(ctx: &mut Ctx<'_>, name: &Spanned<String>) {
+    if !not_empty(ctx, name, "cluster.name", "give the EKS cluster's name, as `aws eks list-clusters` prints it") {
+        return;
+    }
+    let ok = name.len() <= 100
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !ok {
+        ctx.push(
+            Finding::of(RuleId::InvalidAwsId, span(name), format!("`{}` is not an EKS cluster name", name.value))
+                .with_help(
+                    "EKS cluster names have 1-100 letters, digits, '-' and '_', starting with a letter or digit",
+                ),
+        );
+    }
+}
+
+/// The values edgeplan builds from a consumer's name must be valid where they land: its
+/// Kubernetes objects carry `edgeplan.dev/address=consumer.<name>.agent`, a label value.
+fn derived_labels(ctx: &mut Ctx<'_>, name: &Spanned<String>) {
+    let max = k8s::max_consumer_name_len();
+    let Some(too_long) = k8s::consumer_label_values(name).into_iter().find(|v| !k8s::is_label_value(v)) else {
+        return;
+    };
+    ctx.push(
+        Finding::of(
+            RuleId::DerivedNameTooLong,
+            span(name),
+            format!(
+                "consumer name `{}` ({} characters) makes the `{ADDRESS_LABEL}` label value `{too_long}` {} characters long; Kubernetes allows {}",
+                name.value,
+                name.len(),
+                too_long.len(),
+                k8s::MAX_LABEL
+            ),
+        )
+        .with_label(format!("at most {max} characters"))
+        .with_help(format!(
+            "shorten the consumer name to at most {max} characters: edgeplan labels the agent's Kubernetes objects with their address"
+        )),
+    );
+}
+
+/// The ownership label edgeplan puts on every Kubernetes object it creates.
+const ADDRESS_LABEL: &str = "edgeplan.dev/address";
+
+/// A Service's name is a DNS-1035 label: a DNS-1123 label that starts with a letter.
+fn service_name(ctx: &mut Ctx<'_>, value: &Spanned<String>, what: &str) {
+    if dns_label(ctx, value, what) && !k8s::is_dns1035_label(value) {
+        ctx.push(
+            Finding::of(RuleId::InvalidName, span(value), format!("{what} `{}` starts with a digit", value.value))
+                .with_help(
+                    "a Service name must start with a letter (DNS-1035): Kubernetes rejects the Service otherwise",
+                ),
+        );
+    }
+}
+
 fn aws_target(ctx: &mut Ctx<'_>, aws: &AwsTarget) {
     let account = &aws.account_id;
     if account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) {
@@ -158,6 +264,14 @@ fn aws_target(ctx: &mut Ctx<'_>, aws: &AwsTarget) {
                 format!("`{}` is not a 12-digit AWS account ID", account.value),
             )
             .with_help("an AWS account ID is exactly 12 digits; quote it (\"012345678901\") to keep it a string"),
+        );
+    }
+    if let Some(profile) = &aws.profile {
+        not_empty(
+            ctx,
+            profile,
+            "aws.profile",
+            "name a profile from ~/.aws/config, or remove the key to use the default credential chain",
         );
     }
     let region = &aws.region;
@@ -232,16 +346,18 @@ fn is_region(region: &str) -> bool {
         && parts.last().is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
 }
 
-/// DNS-1123 label: what Kubernetes requires of namespaces and Service names, and what
-/// edgeplan requires of names that become part of resource addresses and tags.
-pub(crate) fn dns_label(ctx: &mut Ctx<'_>, value: &Spanned<String>, what: &str) {
+/// DNS-1123 label: what Kubernetes requires of namespaces and object names, and what
+/// edgeplan requires of names that become part of resource addresses and tags. Whether it is.
+pub(crate) fn dns_label(ctx: &mut Ctx<'_>, value: &Spanned<String>, what: &str) -> bool {
     let name = value.as_str();
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !name.starts_with('-')
-        && !name.ends_with('-');
-    if !ok {
-        ctx.push(Finding::of(RuleId::InvalidName, span(value), format!("{what} `{name}` is not a DNS-1123 label")));
+    if k8s::is_dns1123_label(name) {
+        return true;
     }
+    let message = if name.len() > k8s::MAX_LABEL {
+        format!("{what} `{name}` is {} characters, more than a DNS-1123 label's {}", name.len(), k8s::MAX_LABEL)
+    } else {
+        format!("{what} `{name}` is not a DNS-1123 label")
+    };
+    ctx.push(Finding::of(RuleId::InvalidName, span(value), message));
+    false
 }

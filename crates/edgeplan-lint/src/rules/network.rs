@@ -87,21 +87,58 @@ pub(super) fn check(ctx: &mut Ctx<'_>) {
     endpoint_service(ctx);
 }
 
-/// Parse and validate one CIDR; findings for malformed or non-canonical ones.
+/// Parse and validate one CIDR; findings for malformed or non-canonical ones. The spec's text
+/// is what edgeplan sends to AWS, so only the canonical spelling is accepted: the parser takes
+/// `192.168.000.0/24` and `/024`, which AWS would store (and report back) differently.
 fn cidr(ctx: &mut Ctx<'_>, value: &Spanned<String>) -> Option<Ipv4Net> {
-    match value.parse::<Ipv4Net>() {
-        Ok(net) if net.trunc() == net => Some(net),
-        Ok(net) => {
-            ctx.push(Finding::of(RuleId::InvalidCidr, span(value), format!("{net} has host bits set")).with_help(
-                format!("write {}: AWS stores the canonical form and reports the rest as a mismatch", net.trunc()),
-            ));
+    let written = value.as_str();
+    match parse_cidr(written) {
+        Some(net) if net.trunc() == net && net.to_string() == written => Some(net),
+        Some(net) if net.trunc() == net => {
+            ctx.push(
+                Finding::of(RuleId::InvalidCidr, span(value), format!("`{written}` is not written canonically"))
+                    .with_label(format!("write {net}"))
+                    .with_help(format!(
+                        "write {net}: edgeplan sends the CIDR to AWS as written, and AWS stores and reports {net}"
+                    )),
+            );
             None
         }
-        Err(_) => {
-            ctx.push(Finding::of(RuleId::InvalidCidr, span(value), format!("`{}` is not an IPv4 CIDR", value.value)));
+        Some(net) => {
+            ctx.push(
+                Finding::of(RuleId::InvalidCidr, span(value), format!("`{written}` has host bits set"))
+                    .with_label(format!("the network is {}", net.trunc()))
+                    .with_help(format!(
+                        "write {}: AWS stores the canonical form and reports the rest as a mismatch",
+                        net.trunc()
+                    )),
+            );
+            None
+        }
+        None => {
+            ctx.push(
+                Finding::of(RuleId::InvalidCidr, span(value), format!("`{written}` is not an IPv4 CIDR"))
+                    .with_help("write an IPv4 network and prefix length, e.g. 192.168.0.0/24"),
+            );
             None
         }
     }
+}
+
+/// An IPv4 CIDR, leniently: leading zeros in an octet or in the prefix are read as decimal, so
+/// the finding can name the canonical form.
+fn parse_cidr(text: &str) -> Option<Ipv4Net> {
+    let (address, prefix) = text.split_once('/')?;
+    let octets: Vec<&str> = address.split('.').collect();
+    let digits = |s: &str| !s.is_empty() && s.len() <= 3 && s.bytes().all(|b| b.is_ascii_digit());
+    if octets.len() != 4 || !octets.iter().all(|o| digits(o)) || !digits(prefix) {
+        return None;
+    }
+    let mut bytes = [0u8; 4];
+    for (byte, octet) in bytes.iter_mut().zip(&octets) {
+        *byte = octet.parse().ok()?;
+    }
+    Ipv4Net::new(bytes.into(), prefix.parse().ok()?).ok()
 }
 
 /// Consumer subnets must share an AZ with the NLB subnet. AZ IDs are compared when both sides
@@ -218,6 +255,16 @@ fn endpoint_service(ctx: &mut Ctx<'_>) {
         ));
     }
     let Some(allowed) = &service.allowed_principals else { return };
+    let mut malformed = false;
+    for principal in allowed {
+        if let Some(problem) = principal_problem(principal) {
+            malformed = true;
+            ctx.push(
+                Finding::of(RuleId::InvalidPrincipal, span(principal), format!("`{}` {problem}", principal.value))
+                    .with_label("ModifyVpcEndpointServicePermissions would refuse it"),
+            );
+        }
+    }
     if allowed.iter().any(|p| p.value == "*") {
         let star = allowed.iter().find(|p| p.value == "*").and_then(span);
         ctx.push(
@@ -248,7 +295,57 @@ fn endpoint_service(ctx: &mut Ctx<'_>) {
             );
         }
     }
-    for finding in missing {
-        ctx.push(finding);
+    // A malformed entry is its own finding; whether it covers a consumer is moot until it parses.
+    if !malformed {
+        for finding in missing {
+            ctx.push(finding);
+        }
+    }
+}
+
+/// What is wrong with an allowed principal, in the user's terms; `None` for `*` and for an IAM
+/// account root, role or user ARN without a path (the API refuses paths).
+fn principal_problem(principal: &str) -> Option<String> {
+    if principal == "*" {
+        return None;
+    }
+    if principal.trim().is_empty() {
+        return Some("is empty: write an IAM principal ARN".to_string());
+    }
+    if let Some(account) = principal.strip_prefix("arn:aws:iam::").filter(|a| !a.contains(':')) {
+        return Some(format!("is not an ARN: write arn:aws:iam::{account}:root for an account"));
+    }
+    let parts: Vec<&str> = principal.splitn(6, ':').collect();
+    let [arn, partition, service, region, account, resource] = parts[..] else {
+        if principal.len() == 12 && principal.chars().all(|c| c.is_ascii_digit()) {
+            return Some(format!("is an account ID, not an ARN: write arn:aws:iam::{principal}:root"));
+        }
+        return Some("is not an ARN (arn:aws:iam::<account>:root, :role/<name> or :user/<name>)".to_string());
+    };
+    if arn != "arn" || !partition.starts_with("aws") {
+        return Some("is not an ARN: it must start with arn:aws".to_string());
+    }
+    if service != "iam" {
+        return Some(format!("is an ARN of `{service}`, not an IAM principal (a role, a user or an account root)"));
+    }
+    if !region.is_empty() {
+        return Some("has a region; IAM ARNs have none (arn:aws:iam::<account>:…)".to_string());
+    }
+    if account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) {
+        return Some(format!("has `{account}` where a 12-digit account ID belongs"));
+    }
+    if resource == "root" {
+        return None;
+    }
+    let name = resource.strip_prefix("role/").or_else(|| resource.strip_prefix("user/"));
+    match name {
+        Some(name) if name.contains('/') => {
+            Some("has a path; endpoint service permissions take role and user ARNs without one".to_string())
+        }
+        Some(name) if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c)) => {
+            None
+        }
+        Some(_) => Some("names no valid role or user".to_string()),
+        None => Some("is neither an account root nor a role or user ARN".to_string()),
     }
 }

@@ -38,6 +38,14 @@ pub(super) fn check(ctx: &mut Ctx<'_>) {
     }
 
     let url = &portainer.url;
+    // Never quoted in a message: the finding names where the credentials are, not what they are.
+    if let Some(userinfo) = crate::url_userinfo(url) {
+        let what = if url[userinfo].contains(':') { "a user name and password" } else { "a user name" };
+        ctx.push(
+            Finding::of(RuleId::UrlCredentials, span(url), format!("portainer.url carries {what} before `@`"))
+                .with_label("credentials redacted"),
+        );
+    }
     match url.split_once("://") {
         Some(("https", rest)) | Some(("http", rest)) => {
             let host = rest.split(['/', '?', '#']).next().unwrap_or("");
@@ -64,8 +72,12 @@ pub(super) fn check(ctx: &mut Ctx<'_>) {
             }
         }
         _ => ctx.push(
-            Finding::of(RuleId::InvalidValue, span(url), format!("`{}` is not an http(s) URL", url.value))
-                .with_help("write the full URL, e.g. https://portainer.example.com"),
+            Finding::of(
+                RuleId::InvalidValue,
+                span(url),
+                format!("`{}` is not an http(s) URL", crate::without_url_credentials(url)),
+            )
+            .with_help("write the full URL, e.g. https://portainer.example.com"),
         ),
     }
 }
