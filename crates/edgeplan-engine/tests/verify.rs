@@ -242,7 +242,7 @@ fn the_fleets_shared_links_are_reported_once_and_named_by_each_consumer() {
     world.edit(|w: &mut World| w.portainer[0].effective.enable_edge_compute = false);
     let report = verify(&session);
     let targets = format!("provider: {}", checks::TARGETS);
-    assert_eq!(labels(report.root_failures()), [targets.clone()], "{report}");
+    assert_eq!(labels(report.root_failures()), [targets.as_str()], "{report}");
     let failing = check(&report, &targets).evidence.clone();
     let mentions = report
         .checks
@@ -256,7 +256,7 @@ fn the_fleets_shared_links_are_reported_once_and_named_by_each_consumer() {
     let tunnels: Vec<&VerifyCheck> = report.checks.iter().filter(|c| c.name == checks::TUNNEL).collect();
     assert_eq!(tunnels.len(), 3);
     for tunnel in tunnels {
-        assert_eq!(tunnel.because, [targets.clone()], "{report}");
+        assert_eq!(tunnel.because, [targets.as_str()], "{report}");
     }
     insta::assert_snapshot!("fleet_targets_unhealthy", report.to_string());
 }
@@ -290,7 +290,7 @@ fn an_adopted_endpoint_group_is_the_users_to_fix() {
     });
     let report = verify(&session);
     let link = format!("consumer analytics: {}", checks::ENDPOINT_SECURITY_GROUP);
-    assert_eq!(labels(report.root_failures()), [link.clone()], "{report}");
+    assert_eq!(labels(report.root_failures()), [link.as_str()], "{report}");
     let help = check(&report, &link).help.clone().unwrap_or_default();
     assert!(help.starts_with("add an ingress rule to sg-0f1e2d3c4b5a60032 for TCP 8000 from 10.2.0.0/16"), "{help}");
     // The other consumers' tunnels are untouched.
