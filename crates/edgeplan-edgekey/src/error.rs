@@ -86,6 +86,14 @@ pub enum TunnelAddrProblem {
     EmptyHost,
     #[error("the host may hold only letters, digits, `-`, `.` and `_`, or be an IPv6 address in brackets")]
     InvalidHost,
+    #[error("the host has an empty label (a leading, trailing or doubled `.`)")]
+    EmptyLabel,
+    #[error("a label of the host is longer than 63 characters, the DNS limit")]
+    LabelTooLong,
+    #[error("the host is longer than 253 characters, the DNS limit")]
+    HostTooLong,
+    #[error("a label of the host starts or ends with `-`")]
+    LabelHyphen,
     #[error("the port is not a decimal number")]
     PortNotNumber,
     #[error("the port is outside 1-65535")]

@@ -50,17 +50,36 @@ pub fn validate_tunnel_addr(host_port: &str) -> Result<(), TunnelAddrProblem> {
     if host.is_empty() {
         return Err(TunnelAddrProblem::EmptyHost);
     }
-    if !is_valid_host(host) {
-        return Err(TunnelAddrProblem::InvalidHost);
-    }
+    validate_host(host)?;
     validate_port(port)
 }
 
-fn is_valid_host(host: &str) -> bool {
+/// A DNS name (labels of at most 63 characters, 253 in all, none empty, none starting or
+/// ending with `-`), an IPv4 address, or an IPv6 address in brackets. The agent dials it as
+/// written, so a host no resolver accepts fails only on the consumer cluster, much later.
+fn validate_host(host: &str) -> Result<(), TunnelAddrProblem> {
     if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        return !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+        let ok = !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+        return if ok { Ok(()) } else { Err(TunnelAddrProblem::InvalidHost) };
     }
-    host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+    if !host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_') {
+        return Err(TunnelAddrProblem::InvalidHost);
+    }
+    if host.len() > 253 {
+        return Err(TunnelAddrProblem::HostTooLong);
+    }
+    for label in host.split('.') {
+        if label.is_empty() {
+            return Err(TunnelAddrProblem::EmptyLabel);
+        }
+        if label.len() > 63 {
+            return Err(TunnelAddrProblem::LabelTooLong);
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(TunnelAddrProblem::LabelHyphen);
+        }
+    }
+    Ok(())
 }
 
 fn validate_port(port: &str) -> Result<(), TunnelAddrProblem> {
@@ -149,6 +168,22 @@ mod tests {
         assert_eq!(validate_tunnel_addr("h:0"), Err(TunnelAddrProblem::PortOutOfRange));
         assert_eq!(validate_tunnel_addr("h:65536"), Err(TunnelAddrProblem::PortOutOfRange));
         assert_eq!(validate_tunnel_addr("h:99999999999"), Err(TunnelAddrProblem::PortOutOfRange));
+    }
+
+    #[test]
+    fn host_labels_follow_dns_rules() {
+        let label = "a".repeat(63);
+        assert_eq!(validate_tunnel_addr(&format!("{label}.example.com:8000")), Ok(()));
+        assert_eq!(validate_tunnel_addr(&format!("{label}a.example.com:8000")), Err(TunnelAddrProblem::LabelTooLong));
+        assert_eq!(validate_tunnel_addr("vpce..amazonaws.com:8000"), Err(TunnelAddrProblem::EmptyLabel));
+        assert_eq!(validate_tunnel_addr(".vpce.amazonaws.com:8000"), Err(TunnelAddrProblem::EmptyLabel));
+        assert_eq!(validate_tunnel_addr("vpce.amazonaws.com.:8000"), Err(TunnelAddrProblem::EmptyLabel));
+        assert_eq!(validate_tunnel_addr("-vpce.amazonaws.com:8000"), Err(TunnelAddrProblem::LabelHyphen));
+        assert_eq!(validate_tunnel_addr("vpce-.amazonaws.com:8000"), Err(TunnelAddrProblem::LabelHyphen));
+        let long = vec!["a".repeat(60); 5].join(".");
+        assert_eq!(validate_tunnel_addr(&format!("{long}:8000")), Err(TunnelAddrProblem::HostTooLong));
+        assert_eq!(validate_tunnel_addr("10.0.0.1:8000"), Ok(()));
+        assert_eq!(validate_tunnel_addr("_svc.example.com:8000"), Ok(()));
     }
 
     #[test]

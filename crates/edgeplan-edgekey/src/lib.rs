@@ -50,6 +50,7 @@
 
 mod check;
 mod decode;
+mod detect;
 mod error;
 mod fields;
 
@@ -57,6 +58,7 @@ use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 
 pub use crate::check::{AgentVerdict, Issue, IssueKind, Report, Severity, check};
+pub use crate::detect::looks_like_key;
 pub use crate::error::{KeyError, TunnelAddrProblem};
 pub use crate::fields::validate_tunnel_addr;
 
