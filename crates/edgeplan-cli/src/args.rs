@@ -74,9 +74,13 @@ pub struct LintArgs {
     /// Exit 1 when there are more than N warnings, even without errors.
     #[arg(long, value_name = "N")]
     pub max_warnings: Option<usize>,
-    /// Spec files to lint.
+    /// Spec files to lint; `-` reads one spec from stdin (files it references resolve against
+    /// the current directory).
     #[arg(required = true, value_name = "SPEC")]
     pub specs: Vec<std::path::PathBuf>,
+    /// Give up on stdin, or on a FIFO given as a spec, after this many seconds without input.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub stdin_timeout: u64,
 }
 
 #[derive(Debug, clap::Args)]

@@ -51,6 +51,10 @@ struct InputArgs {
     /// padding are tolerated, except by `check`, which reports them.
     #[arg(long, value_name = "PATH")]
     file: Option<PathBuf>,
+    /// Arguments no subcommand takes. Caught here rather than by clap, whose error would echo
+    /// them, and a stray argument here is most often the key itself.
+    #[arg(hide = true, value_name = "UNEXPECTED")]
+    unexpected: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Args)]
@@ -111,6 +115,15 @@ struct EncodeArgs {
 }
 
 pub(crate) fn run(args: EdgeKeyArgs) -> u8 {
+    let (subcommand, input) = match &args.action {
+        Action::Decode(a) => ("decode", &a.input),
+        Action::Check(a) => ("check", &a.input),
+        Action::SetTunnel(a) => ("set-tunnel", &a.input),
+        Action::Encode(a) => ("encode", &a.input),
+    };
+    if let Err(code) = refuse_unexpected(subcommand, &input.unexpected) {
+        return code;
+    }
     let result = match args.action {
         Action::Decode(args) => decode(&args),
         Action::Check(args) => check(&args),
@@ -152,7 +165,7 @@ fn render_decode_human(key: &EdgeKey, report: &Report, show_server_fingerprint: 
     };
     let mut out = String::new();
     for (label, value) in [
-        ("url", printable(key.portainer_url())),
+        ("url", printable(&edgeplan_lint::without_url_credentials(key.portainer_url()))),
         ("tunnel", printable(key.tunnel_addr())),
         ("server fingerprint", server_fingerprint),
         ("endpoint id", endpoint_id),
@@ -168,7 +181,8 @@ fn render_decode_human(key: &EdgeKey, report: &Report, show_server_fingerprint: 
 fn render_decode_json(key: &EdgeKey, report: &Report, show_server_fingerprint: bool) -> serde_json::Value {
     let noise = EncodingNoise::of(report);
     json!({
-        "url": key.portainer_url(),
+        // A password in the URL is never printed (the key itself is the only place it lives).
+        "url": edgeplan_lint::without_url_credentials(key.portainer_url()),
         "tunnel": key.tunnel_addr(),
         "server_fingerprint": show_server_fingerprint.then_some(key.server_fingerprint()),
         "server_fingerprint_chars": key.server_fingerprint().chars().count(),
@@ -202,7 +216,41 @@ fn check(args: &CheckArgs) -> Step<u8> {
     Ok(if report.is_valid() { exit::OK } else { exit::FINDINGS })
 }
 
+/// A stray argument is refused without being echoed: `edge-key decode <key>` is the likeliest
+/// way to get here, and the key must not reach the terminal a second time.
+fn refuse_unexpected(subcommand: &str, unexpected: &[std::ffi::OsString]) -> Step<()> {
+    let Some(first) = unexpected.first() else { return Ok(()) };
+    if unexpected.iter().any(|a| edgeplan_edgekey::looks_like_key(&a.to_string_lossy())) {
+        print_error(
+            &format!("unexpected argument to `edge-key {subcommand}`: it looks like an EDGE_KEY, so it is not shown"),
+            &format!("{PASTED_KEY_HELP}; `edgeplan edge-key {subcommand} < key.txt`"),
+        );
+    } else {
+        let chars = first.to_string_lossy().chars().count();
+        print_error(
+            &format!(
+                "unexpected argument to `edge-key {subcommand}` ({chars} characters, not shown: edge-key never echoes an argument that could be a key)"
+            ),
+            "the key is read from stdin or --file; see `edgeplan edge-key --help`",
+        );
+    }
+    Err(exit::CANNOT_RUN)
+}
+
+/// What to do about a key that landed on the command line.
+const PASTED_KEY_HELP: &str = "give the key on stdin or with --file, never as an argument; it is now in your \
+     shell history (and was visible to `ps`): if others can read either, issue a new key in Portainer";
+
 fn set_tunnel(args: &SetTunnelArgs) -> Step<u8> {
+    if edgeplan_edgekey::looks_like_key(&args.tunnel) {
+        print_error("HOST:PORT looks like an EDGE_KEY, not a tunnel address, so it is not shown", PASTED_KEY_HELP);
+        return Err(exit::CANNOT_RUN);
+    }
+    if let Some(path) = args.output.output.as_deref().filter(|p| looks_like_key_path(p)) {
+        let _ = path;
+        print_error("--output looks like an EDGE_KEY, not a file name, so it is not shown", PASTED_KEY_HELP);
+        return Err(exit::CANNOT_RUN);
+    }
     // Checked before reading the key, so a typo costs no paste.
     if let Err(problem) = edgeplan_edgekey::validate_tunnel_addr(&args.tunnel) {
         let err = KeyError::InvalidTunnelAddr(problem);
@@ -228,6 +276,10 @@ fn set_tunnel(args: &SetTunnelArgs) -> Step<u8> {
 }
 
 fn encode(args: &EncodeArgs) -> Step<u8> {
+    if args.output.output.as_deref().is_some_and(looks_like_key_path) {
+        print_error("--output looks like an EDGE_KEY, not a file name, so it is not shown", PASTED_KEY_HELP);
+        return Err(exit::CANNOT_RUN);
+    }
     let raw = read_input(&args.input)?;
     let canonical = parse_key(&raw)?.to_canonical();
     let destination = write_key(&canonical, &args.output)?;
@@ -236,17 +288,28 @@ fn encode(args: &EncodeArgs) -> Step<u8> {
     Ok(exit::OK)
 }
 
+fn looks_like_key_path(path: &Path) -> bool {
+    edgeplan_edgekey::looks_like_key(&path.to_string_lossy())
+}
+
 fn read_input(input: &InputArgs) -> Step<Vec<u8>> {
     let path = input.file.as_deref().filter(|path| *path != Path::new("-"));
+    if path.is_some_and(looks_like_key_path) {
+        print_error("--file looks like an EDGE_KEY, not a file name, so it is not shown", PASTED_KEY_HELP);
+        return Err(exit::CANNOT_RUN);
+    }
     let (source, result) = match path {
         None => {
             let stdin = io::stdin();
             if stdin.is_terminal() {
+                // Someone pasting: wait as long as they take.
                 eprintln!("edgeplan: reading the EDGE_KEY from stdin; paste it, then press Ctrl-D");
+                ("stdin".to_owned(), read_limited(stdin.lock()))
+            } else {
+                ("stdin".to_owned(), read_waiting(|| Ok(io::stdin())))
             }
-            ("stdin".to_owned(), read_limited(stdin.lock()))
         }
-        Some(path) => (path.display().to_string(), File::open(path).and_then(read_limited)),
+        Some(path) => (path.display().to_string(), read_file(path)),
     };
     result.map_err(|err| {
         print_error(
@@ -255,6 +318,21 @@ fn read_input(input: &InputArgs) -> Step<Vec<u8>> {
         );
         exit::CANNOT_RUN
     })
+}
+
+/// A key file: a regular file is read at once; a FIFO (`--file <(pass show edge-key)`) only
+/// while it delivers, since opening one nobody writes to would block for ever.
+fn read_file(path: &Path) -> io::Result<Vec<u8>> {
+    if std::fs::metadata(path)?.is_file() {
+        return File::open(path).and_then(read_limited);
+    }
+    let path = path.to_path_buf();
+    read_waiting(move || File::open(path))
+}
+
+fn read_waiting<R: io::Read>(open: impl FnOnce() -> io::Result<R> + Send + 'static) -> io::Result<Vec<u8>> {
+    let bytes = crate::lint_cmd::read_stream(open, MAX_INPUT_BYTES + 1, crate::lint_cmd::DEFAULT_STDIN_TIMEOUT)?;
+    read_limited(bytes.as_slice())
 }
 
 fn read_limited(reader: impl io::Read) -> io::Result<Vec<u8>> {
@@ -313,12 +391,30 @@ fn write_key(key: &CanonicalKey, output: &OutputArgs) -> Step<String> {
 }
 
 /// Writes a secret: owner-only on unix, and never over an existing file unless `force`.
+///
+/// The file whose mode is set is the file written, and it is the one the path names: a symlink
+/// (even one that points at another file of the user's), a FIFO or a device is refused, and so
+/// is a file with other hard links. The checks compare the open file with what the path names
+/// after opening it (`lstat` against `fstat`), so a symlink swapped in meanwhile is refused too,
+/// and the mode is set on the open file (`fchmod`). Nothing is truncated until they pass.
 fn write_secret_file(path: &Path, contents: &[u8], force: bool) -> io::Result<()> {
+    let before = std::fs::symlink_metadata(path);
+    if let Ok(existing) = &before {
+        if existing.file_type().is_symlink() {
+            return Err(io::Error::other(
+                "it is a symlink; edgeplan writes a key only to the regular file a path names, never through a link",
+            ));
+        }
+        if !existing.is_file() {
+            return Err(io::Error::other("it exists and is not a regular file"));
+        }
+    }
     let mut options = OpenOptions::new();
     options.write(true);
     if force {
-        options.create(true).truncate(true);
+        options.create(true);
     } else {
+        // O_EXCL: never follows a symlink, never opens an existing file.
         options.create_new(true);
     }
     #[cfg(unix)]
@@ -327,12 +423,26 @@ fn write_secret_file(path: &Path, contents: &[u8], force: bool) -> io::Result<()
         options.mode(0o600);
     }
     let mut file = options.open(path)?;
-    // `mode` only applies to a new file; an overwritten one keeps its old permissions otherwise.
+    let opened = file.metadata()?;
+    let named = std::fs::symlink_metadata(path)?;
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt as _;
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+        let same = named.file_type().is_file() && (named.dev(), named.ino()) == (opened.dev(), opened.ino());
+        if !same {
+            return Err(io::Error::other("the path changed while it was opened (a symlink was swapped in?)"));
+        }
+        if opened.nlink() > 1 {
+            return Err(io::Error::other(
+                "it has other hard links, which would share the key and its mode; remove it first or choose another path",
+            ));
+        }
+        // `mode` only applies to a new file; an overwritten one keeps its old permissions otherwise.
         file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     }
+    #[cfg(not(unix))]
+    let _ = (opened, named);
+    file.set_len(0)?;
     file.write_all(contents)?;
     file.sync_all()
 }

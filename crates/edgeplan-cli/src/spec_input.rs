@@ -12,7 +12,9 @@ use crate::lint_cmd::{FsFiles, read_spec, render_human};
 /// The lint-clean spec and its source, or the exit code after the problem was printed.
 pub(crate) fn load_clean_spec(path: &Path) -> Result<(SourceFile, Spec), u8> {
     let bytes = read_spec(path).map_err(|err| {
-        eprintln!("error[edgeplan::cannot-read]: cannot read {}: {err}", path.display());
+        // A key pasted where the spec's path belongs is not printed back.
+        let shown = crate::lint_cmd::shown_path(path, &path.display().to_string());
+        eprintln!("error[edgeplan::cannot-read]: cannot read {shown}: {err}");
         eprintln!("  help: check the path and permissions");
         exit::CANNOT_RUN
     })?;

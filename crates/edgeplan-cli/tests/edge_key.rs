@@ -299,6 +299,127 @@ fn the_key_cannot_be_given_on_the_command_line() {
         let run = edgeplan(&["edge-key", sub, KEY], "");
         assert_eq!(run.code, 2, "{sub}");
         assert!(run.stderr.contains("unexpected argument"), "{}", run.stderr);
+        // Refused without printing it back (clap's own error quoted the argument).
+        assert!(run.stderr.contains("looks like an EDGE_KEY"), "{}", run.stderr);
+        assert!(!run.stderr.contains(&KEY[..24]) && !run.stdout.contains(&KEY[..24]), "{}", run.stderr);
+    }
+    let run = edgeplan(&["edge-key", "set-tunnel", VPCE_TUNNEL, KEY], KEY);
+    assert_eq!(run.code, 2);
+    assert!(!run.stderr.contains(&KEY[..24]), "{}", run.stderr);
+    // Any stray argument is refused without an echo: a mangled key might not look like one.
+    let run = edgeplan(&["edge-key", "decode", "not-a-key"], KEY);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("unexpected argument") && !run.stderr.contains("not-a-key"), "{}", run.stderr);
+}
+
+/// A key pasted where a host or a file name was expected is refused, and never printed back,
+/// whole, padded, glued to a port or at the end of a path.
+#[test]
+fn a_key_pasted_as_a_host_or_a_file_name_is_never_echoed() {
+    let dir = scratch_dir("pasted");
+    let in_dir = dir.join(KEY);
+    let in_dir = in_dir.to_str().expect("utf-8");
+    let cases: Vec<Vec<String>> = vec![
+        vec!["set-tunnel".into(), KEY.into()],
+        vec!["set-tunnel".into(), format!("{KEY}:8000")],
+        vec!["set-tunnel".into(), format!("{KEY}=")],
+        vec!["decode".into(), "--file".into(), KEY.into()],
+        vec!["check".into(), "--file".into(), in_dir.into()],
+        vec!["encode".into(), "-o".into(), in_dir.into()],
+        vec!["set-tunnel".into(), VPCE_TUNNEL.into(), "--output".into(), in_dir.into()],
+    ];
+    for args in cases {
+        let mut all = vec!["edge-key"];
+        all.extend(args.iter().map(String::as_str));
+        let run = edgeplan(&all, KEY);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains("looks like an EDGE_KEY"), "{args:?}: {}", run.stderr);
+        for secret in [&KEY[..24], &KEY[KEY.len() - 24..]] {
+            assert!(!run.stderr.contains(secret) && !run.stdout.contains(secret), "{args:?}: {}", run.stderr);
+        }
+        assert_eq!(run.stdout, "");
+    }
+    assert!(std::fs::read_dir(&dir).expect("scratch").next().is_none(), "no file named by the key was created");
+}
+
+#[test]
+fn set_tunnel_rejects_hosts_with_empty_or_long_labels() {
+    let long = "a".repeat(64);
+    for (addr, says) in [
+        ("vpce..vpce.amazonaws.com:8000", "empty label"),
+        (".vpce.amazonaws.com:8000", "empty label"),
+        ("vpce.amazonaws.com.:8000", "empty label"),
+        (&*format!("{long}.vpce.amazonaws.com:8000"), "longer than 63"),
+        ("vpce-.amazonaws.com:8000", "starts or ends with `-`"),
+    ] {
+        let run = edgeplan(&["edge-key", "set-tunnel", addr], KEY);
+        assert_eq!(run.code, 2, "{addr}");
+        assert!(run.stderr.contains(says), "{addr}: {}", run.stderr);
+        assert_eq!(run.stdout, "");
+    }
+    let longest = format!("{}.vpce.amazonaws.com:8000", "a".repeat(63));
+    assert_eq!(edgeplan(&["edge-key", "set-tunnel", &longest], KEY).code, 0);
+}
+
+/// `-o --force` never changes a file other than the one the path names: not a symlink's
+/// target, not a hard link's other names. A regular file is overwritten and made 0600.
+#[cfg(unix)]
+#[test]
+fn force_never_writes_or_chmods_through_a_link() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = scratch_dir("links");
+    let victim = dir.join("victim.txt");
+    let mode = |path: &std::path::Path| std::fs::metadata(path).expect("stat").permissions().mode() & 0o777;
+    std::fs::write(&victim, "someone else's file\n").expect("write");
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let symlink = dir.join("edge.key");
+    std::os::unix::fs::symlink(&victim, &symlink).expect("symlink");
+    let hard = dir.join("hard.key");
+    std::fs::hard_link(&victim, &hard).expect("hard link");
+
+    for link in [&symlink, &hard] {
+        let run = edgeplan(&["edge-key", "encode", "-o", link.to_str().expect("utf-8"), "--force"], KEY);
+        assert_eq!(run.code, 2, "{}: {}", link.display(), run.stderr);
+        assert!(run.stderr.contains("symlink") || run.stderr.contains("hard links"), "{}", run.stderr);
+        assert_eq!(std::fs::read_to_string(&victim).expect("read"), "someone else's file\n");
+        assert_eq!(mode(&victim), 0o644, "the other file's mode is untouched");
+    }
+    assert!(std::fs::symlink_metadata(&symlink).expect("lstat").file_type().is_symlink(), "the link is left as it was");
+
+    let own = dir.join("own.key");
+    std::fs::write(&own, "old").expect("write");
+    std::fs::set_permissions(&own, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let run = edgeplan(&["edge-key", "encode", "-o", own.to_str().expect("utf-8"), "--force"], KEY);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(&own).expect("read"), KEY);
+    assert_eq!(mode(&own), 0o600);
+}
+
+/// `--file <(pass show edge-key)`: a FIFO is read as it delivers, not opened and waited on.
+#[cfg(unix)]
+#[test]
+fn reads_a_key_from_a_fifo() {
+    let dir = scratch_dir("fifo");
+    let fifo = dir.join("key");
+    assert!(Command::new("mkfifo").arg(&fifo).status().is_ok_and(|s| s.success()), "mkfifo");
+    let path = fifo.clone();
+    let writer = std::thread::spawn(move || std::fs::write(path, format!("{KEY}\n")));
+    let run = edgeplan(&["edge-key", "encode", "--file", fifo.to_str().expect("utf-8")], "");
+    writer.join().expect("writer").expect("wrote the FIFO");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, format!("{KEY}\n"));
+}
+
+/// A password in the key's Portainer URL (field 1) is not printed by decode.
+#[test]
+fn decode_hides_a_password_in_the_url() {
+    // `https://admin:Pa55word@portainer.example.com|portainer.example.com:8000|<fingerprint>|3`
+    let key = "aHR0cHM6Ly9hZG1pbjpQYTU1d29yZEBwb3J0YWluZXIuZXhhbXBsZS5jb218cG9ydGFpbmVyLmV4YW1wbGUuY29tOjgwMDB8U0hGK2UyNXpMdkMyMGJveFlVc0RIbUxIV2x5UXQ1N0xDSGxzNmhTZUpqZz18Mw";
+    for format in ["human", "json"] {
+        let run = edgeplan(&["edge-key", "decode", "--format", format], key);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(!run.stdout.contains("Pa55word") && !run.stdout.contains("admin"), "{format}: {}", run.stdout);
+        assert!(run.stdout.contains("https://***@portainer.example.com"), "{format}: {}", run.stdout);
     }
 }
 

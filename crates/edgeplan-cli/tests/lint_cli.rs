@@ -216,3 +216,195 @@ fn an_oversized_spec_is_refused() {
     assert!(out.contains("\"EP004\""), "{out}");
     assert!(elapsed < std::time::Duration::from_secs(5), "took {elapsed:?}");
 }
+
+// ----- issue 9: `lint -`, bounded reads, values lint must not echo, derived names --------------
+
+/// `edgeplan ARGS` with `stdin` piped in (and closed), from `dir` under the repository root.
+fn edgeplan_stdin(dir: &str, args: &[&str], stdin: &[u8]) -> Output {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_edgeplan"))
+        .args(args)
+        .current_dir(repo_root().join(dir))
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "100")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run edgeplan");
+    let mut pipe = child.stdin.take().expect("stdin");
+    // edgeplan may stop reading (a spec past the size limit); a broken pipe is fine then.
+    let _ = pipe.write_all(stdin);
+    drop(pipe);
+    child.wait_with_output().expect("wait for edgeplan")
+}
+
+#[test]
+fn lint_dash_reads_the_spec_from_stdin() {
+    let seed = std::fs::read(repo_root().join("specs/seed.yaml")).expect("seed");
+    // From specs/, so the policy document the seed names resolves as it does next to the file.
+    let output = edgeplan_stdin("specs", &["lint", "--format", "json", "-"], &seed);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+    let codes: Vec<&str> =
+        json["diagnostics"].as_array().expect("diagnostics").iter().filter_map(|d| d["code"].as_str()).collect();
+    assert_eq!(codes, ["EP115"]);
+    assert_eq!(json["diagnostics"][0]["file"], "<stdin>");
+
+    let bad =
+        String::from_utf8(seed).expect("UTF-8").replace("acceptanceRequired: true", "acceptanceRequired: \"false\"");
+    let output = edgeplan_stdin("specs", &["lint", "-", "seed.yaml"], bad.as_bytes());
+    assert_eq!(code(&output), 1);
+    assert!(stdout(&output).contains("<stdin>:50:27"), "{}", stdout(&output));
+
+    let twice = edgeplan_stdin("specs", &["lint", "-", "-"], b"");
+    assert_eq!(code(&twice), 2);
+    assert!(stderr(&twice).contains("more than once"), "{}", stderr(&twice));
+}
+
+#[test]
+fn lint_dash_is_bounded_like_a_file() {
+    let mut huge = std::fs::read(repo_root().join("specs/seed.yaml")).expect("seed");
+    while huge.len() <= 10_000_000 {
+        huge.extend_from_slice(b"# padding: a long comment line that only makes the input large, nothing else\n");
+    }
+    let started = std::time::Instant::now();
+    let output = edgeplan_stdin("specs", &["lint", "--format", "json", "-"], &huge);
+    assert_eq!(code(&output), 1, "{}", stderr(&output));
+    assert!(stdout(&output).contains("\"EP004\""), "{}", stdout(&output));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+
+    let empty = edgeplan_stdin("specs", &["lint", "--format", "json", "-"], b"");
+    assert_eq!(code(&empty), 1);
+    assert!(stdout(&empty).contains("\"EP003\""), "{}", stdout(&empty));
+}
+
+/// A pipe whose writer never writes, or a FIFO nobody opens for writing, is given up on after
+/// --stdin-timeout: lint exits 2 instead of hanging.
+#[test]
+fn lint_never_hangs_on_a_silent_pipe_or_fifo() {
+    let started = std::time::Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_edgeplan"))
+        .args(["lint", "--stdin-timeout", "1", "-"])
+        .current_dir(repo_root())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run edgeplan");
+    let writer = child.stdin.take(); // held open, never written
+    let output = child.wait_with_output().expect("edgeplan exits by itself");
+    drop(writer);
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    assert!(stderr(&output).contains("cannot read <stdin>: no input for 1 s"), "{}", stderr(&output));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "took {:?}", started.elapsed());
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fifo = dir.path().join("spec.yaml");
+    assert!(Command::new("mkfifo").arg(&fifo).status().is_ok_and(|s| s.success()), "mkfifo");
+    let started = std::time::Instant::now();
+    let output = edgeplan(&["lint", "--stdin-timeout", "1", fifo.to_str().expect("UTF-8 path")]);
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    assert!(stderr(&output).contains("no input for 1 s"), "{}", stderr(&output));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "took {:?}", started.elapsed());
+
+    // A FIFO that does deliver (process substitution) is read.
+    let seed = std::fs::read(repo_root().join("specs/seed.yaml")).expect("seed");
+    let path = fifo.clone();
+    let writer = std::thread::spawn(move || std::fs::write(path, seed));
+    let output = edgeplan(&["lint", "--format", "json", fifo.to_str().expect("UTF-8 path")]);
+    writer.join().expect("writer").expect("wrote the FIFO");
+    assert!(stdout(&output).contains("\"EP115\""), "{}\n{}", stdout(&output), stderr(&output));
+}
+
+/// With a terminal on stdin there is nobody piping a spec: refuse at once rather than wait.
+#[test]
+fn lint_dash_refuses_a_terminal() {
+    assert!(Command::new("script").arg("--version").output().is_ok(), "`script` provides the terminal");
+    let bin = env!("CARGO_BIN_EXE_edgeplan");
+    let started = std::time::Instant::now();
+    let output = Command::new("script")
+        .args(["-qfec", &format!("{bin} lint -; echo exit=$?"), "/dev/null"])
+        .current_dir(repo_root())
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("stdin is a terminal"), "{text}");
+    assert!(text.contains("exit=2"), "{text}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+/// A Portainer URL's password is starred in every format, snippets included.
+#[test]
+fn url_credentials_never_reach_any_output() {
+    let spec = "testdata/bad/url-credentials.yaml";
+    let text = std::fs::read_to_string(repo_root().join(spec)).expect("fixture");
+    assert!(text.contains("admin:Pa55-URL-literal@"), "{spec} lost its credentials");
+    for format in FORMATS {
+        let output = edgeplan(&["lint", "--format", format, spec]);
+        assert_eq!(code(&output), 1, "{format}");
+        let everything = format!("{}{}", stdout(&output), stderr(&output));
+        assert!(everything.contains("EP132"), "{format}: {everything}");
+        assert!(!everything.contains("Pa55-URL-literal") && !everything.contains("admin:"), "{format}: {everything}");
+    }
+}
+
+/// A key pasted where the spec's path belongs is not printed back.
+#[test]
+fn a_key_given_as_the_spec_path_is_not_echoed() {
+    let key = "aHR0cHM6Ly9wb3J0YWluZXIuZXhhbXBsZS5jb218cG9ydGFpbmVyLmV4YW1wbGUuY29tOjMwNzc2fFNIRitlMjV6THZDMjBib3hZVXNESG1MSFdseVF0NTdMQ0hsczZoU2VKamc9fDc";
+    let output = edgeplan(&["lint", key]);
+    assert_eq!(code(&output), 2);
+    assert!(stderr(&output).contains("looks like an EDGE_KEY"), "{}", stderr(&output));
+    assert!(!stderr(&output).contains(&key[..24]) && !stdout(&output).contains(&key[..24]));
+}
+
+/// Lint's limit on consumer names is the real derivation's. The compiler builds every node's
+/// address, the plan's manifests put it on each Kubernetes object as its `edgeplan.dev/address`
+/// label, next to the objects' names: at lint's longest accepted name every one of those is
+/// valid, one character more and one is not (and lint says so). If a node's address name, the
+/// address format or the labels change, this fails until lint's derivation follows.
+#[test]
+fn lint_consumer_name_limit_is_the_derivations() {
+    use edgeplan_lint::k8s;
+    let seed = std::fs::read_to_string(repo_root().join("specs/seed.yaml")).expect("seed");
+    let max = k8s::max_consumer_name_len();
+    for (len, fits) in [(max, true), (max + 1, false)] {
+        let name = "c".repeat(len);
+        let text = seed.replacen("    - name: prod\n", &format!("    - name: {name}\n"), 1);
+        let report = edgeplan_lint::lint_bytes(
+            "spec.yaml",
+            text.as_bytes(),
+            Path::new("specs"),
+            &edgeplan_lint::MemoryFiles::default(),
+        );
+        let lint_refuses = report.findings.iter().any(|f| f.code() == "EP108");
+        let spec = edgeplan_spec::parse(&edgeplan_diag::SourceFile::new("spec.yaml", text.as_str())).expect("parses");
+        let stack = spec.metadata.name.value.clone();
+
+        let mut label_values = Vec::new();
+        let mut names = Vec::new();
+        for node in edgeplan_model::compile(&spec) {
+            if node.kind.scope() != edgeplan_model::ScopeKind::Kubernetes {
+                continue;
+            }
+            let labels =
+                edgeplan_plan::manifests::ownership_labels(&edgeplan_model::Ownership::new(&stack, &node.address));
+            label_values.extend(labels.into_values());
+            for object in edgeplan_plan::manifests::object_refs(&node) {
+                names.push(object.name.clone());
+                names.extend(object.namespace.clone());
+            }
+        }
+        assert!(
+            label_values.iter().any(|v| v.contains(&name)),
+            "the consumer's name is in a label value: {label_values:?}"
+        );
+        let all_valid =
+            label_values.iter().all(|v| k8s::is_label_value(v)) && names.iter().all(|n| k8s::is_dns1123_subdomain(n));
+        assert_eq!(all_valid, fits, "consumer name of {len}: {label_values:?} {names:?}");
+        assert_eq!(lint_refuses, !fits, "consumer name of {len}: lint must refuse exactly what Kubernetes would");
+    }
+}
