@@ -23,19 +23,19 @@ use crate::exit;
 /// Read, lint and compile the spec at `path`.
 pub(crate) fn load_stack(path: &Path) -> Result<Stack, u8> {
     // Whatever code lint's loader picked (it has its own contract), here a failure is 1.
-    let (source, spec) = crate::spec_input::load_clean_spec(path).map_err(|_| exit::FAILED)?;
-    compile_stack(&path.display().to_string(), source, spec, path.parent().unwrap_or(Path::new(".")))
+    let (report, spec) = crate::spec_input::load_clean_spec(path).map_err(|_| exit::FAILED)?;
+    compile_stack(&path.display().to_string(), report, spec, path.parent().unwrap_or(Path::new(".")))
 }
 
 /// Compile a spec given as text (a saved plan carries its spec).
 pub(crate) fn load_stack_text(display: &str, text: &str, base_dir: &Path) -> Result<Stack, u8> {
-    let (source, spec) =
+    let (report, spec) =
         crate::spec_input::load_clean_text(display, text.as_bytes(), base_dir).map_err(|_| exit::FAILED)?;
-    compile_stack(display, source, spec, base_dir)
+    compile_stack(display, report, spec, base_dir)
 }
 
-fn compile_stack(display: &str, source: edgeplan_diag::SourceFile, spec: Spec, base_dir: &Path) -> Result<Stack, u8> {
-    Stack::from_spec(display, source, spec, base_dir, &edgeplan_engine::secrets::SystemSecrets).map_err(|err| match err
+fn compile_stack(display: &str, report: edgeplan_diag::FileReport, spec: Spec, base_dir: &Path) -> Result<Stack, u8> {
+    Stack::from_spec(display, report, spec, base_dir, &edgeplan_engine::secrets::SystemSecrets).map_err(|err| match err
     {
         edgeplan_engine::StackError::Document { .. } => {
             eprintln!("error[edgeplan::cannot-read]: {err}");

@@ -117,7 +117,7 @@ fn targeting_is_announced_and_limits_the_walk() {
         apply("specs/seed.yaml", &world, &["--target", "provider.nlb_route_table_association", "--no-verify"]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(stdout.contains("Warning: resource targeting is in effect"), "{stdout}");
-    assert!(stdout.contains("Applying 3 of 18 nodes"), "{stdout}");
+    assert!(stdout.contains("Applying 3 of 19 nodes"), "{stdout}");
     assert!(stdout.contains("3 change(s) made"), "{stdout}");
     let (code, _, stderr) = apply("specs/seed.yaml", &world, &["--exclude", "consumer.nope"]);
     assert_eq!(code, 1);
@@ -238,7 +238,7 @@ fn consumer_name_selects_all_of_that_consumers_nodes() {
     let world = ScratchWorld::copy_of("testdata/worlds/seed.yaml");
     let (code, stdout, stderr) = apply("specs/seed.yaml", &world, &["--exclude", "consumer.prod", "--no-verify"]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    assert!(stdout.contains("Applying 11 of 18 nodes; 7 left out"), "{stdout}");
+    assert!(stdout.contains("Applying 12 of 19 nodes; 7 left out"), "{stdout}");
     for node in SEED_CONSUMER_NODES {
         assert!(stdout.contains(&format!("    consumer.prod.{node}\n")), "{node} left out: {stdout}");
     }

@@ -147,7 +147,7 @@ fn a_saved_plan_is_written_and_reads_back() {
         let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "a new saved plan is private");
     }
-    assert_eq!(saved.changes.len(), 18);
+    assert_eq!(saved.changes.len(), 19);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -296,13 +296,52 @@ catalog! {
         "fix the ID in the spec, or remove it to let edgeplan create and own the resource";
     LivePortainerKeyTunnel = "EP215", "portainer-key-tunnel", Note, Live,
         "Portainer's EDGE_KEY for the environment points at its own host, not the VPC endpoint",
-        "nothing to do: edgeplan gives the agent a canonical copy whose field 2 is the VPC endpoint";
+        "nothing to do: edgeplan writes the agent a canonical copy (raw base64, no padding) pointing at the VPC endpoint, through the Kubernetes API";
     SecretUnreadable = "EP216", "secret-unreadable", Error, Live,
         "A secret the spec references cannot be read",
         "set the environment variable, or point `file:` at a readable regular file holding the value; nothing is applied until it resolves";
     LiveLeftBehind = "EP217", "left-behind", Warning, Live,
         "Objects the stack owns in a scope the spec no longer names could not be reached",
         "restore access to that scope (its AWS profile, kube context or Portainer URL) and plan again, or delete what the message lists by hand";
+    LiveTunnelPortFromDeployment = "EP218", "tunnel-port-from-deployment", Note, Live,
+        "The NLB forwards the agents' port to the port Portainer's chisel server really listens on",
+        "nothing to do: edgeplan reads --tunnel-port from Portainer's Deployment (tunnelPort: auto) and keeps the listener on the port in the agents' EDGE_KEY";
+    LiveNlbSubnetCidrTaken = "EP219", "nlb-subnet-cidr-taken", Error, Live,
+        "The NLB subnet's CIDR is outside the VPC's CIDR or overlaps a subnet already there",
+        "pick a free block inside the VPC's CIDR for nlbSubnet.cidr";
+    LiveUnknownAvailabilityZone = "EP220", "unknown-availability-zone", Error, Live,
+        "The NLB subnet's Availability Zone does not exist in this account's region, or its name and ID disagree",
+        "use a zone the message lists; give availabilityZoneId to pin the physical zone";
+    LiveConsumerVpcMismatch = "EP221", "consumer-vpc-mismatch", Error, Live,
+        "A consumer's vpc.id is not the VPC of its subnets",
+        "set the consumer's vpc.id to its subnets' VPC, or list subnets of that VPC";
+    LiveEndpointAdmitsNothing = "EP222", "endpoint-admits-nothing", Error, Live,
+        "The VPC endpoint's security group would admit no source",
+        "list the agents' CIDRs (usually the consumer VPC's CIDR) in endpointSecurityGroup.create.allowedCidrs";
+    LiveEndpointSubnetsShareAz = "EP223", "endpoint-subnets-share-az", Error, Live,
+        "Two of a consumer's subnets are in the same Availability Zone",
+        "list at most one subnet per Availability Zone: CreateVpcEndpoint refuses two in one zone";
+    LiveAdoptedImmutable = "EP224", "adopted-immutable-differs", Error, Live,
+        "A resource the spec adopts by ID differs in a field that cannot change in place",
+        "fix the spec to match the resource, or name another resource; edgeplan never replaces what it adopts";
+    LivePortainerDeploymentUnusable = "EP225", "portainer-deployment-unusable", Error, Live,
+        "Portainer's Deployment does not exist, runs no pod or has an unreadable --tunnel-port",
+        "point portainer.namespace and portainer.deployment at the running Portainer Deployment";
+    LiveTunnelServiceNamespace = "EP226", "tunnel-service-namespace", Error, Live,
+        "The tunnel Service is not in Portainer's namespace, so it selects none of Portainer's pods",
+        "remove tunnelService.namespace, or set it to portainer.namespace";
+    LiveEnvironmentNotCreatable = "EP227", "environment-not-creatable", Error, Live,
+        "The Portainer environment does not exist and cannot be created as the spec asks",
+        "create the environment in Portainer, or let edgeplan create it (environment.create, a URL agents can reach)";
+    LiveEnvironmentUntrusted = "EP228", "environment-untrusted", Error, Live,
+        "The Portainer environment is not trusted, so Portainer rejects its agent",
+        "trust the environment in Portainer (its UserTrusted is false; Portainer opens no tunnel to an untrusted environment), then plan again";
+    LiveNlbSubnetFewIps = "EP229", "nlb-subnet-few-ips", Error, Live,
+        "The NLB subnet has fewer than 8 free addresses",
+        "free addresses in the subnet, or name a larger one: the LB controller drops subnets with fewer than 8 free";
+    LiveNlbInOtherEndpointService = "EP230", "nlb-in-other-endpoint-service", Error, Live,
+        "The tunnel NLB is already behind another VPC endpoint service",
+        "delete that endpoint service (or adopt its consumers by hand): an NLB can be behind one endpoint service only";
 }
 
 /// The rule with this ID. Every `RuleId` has exactly one catalog entry (tested).

@@ -112,6 +112,7 @@ impl Session {
             edgeplan_plan::decide(&self.stack.name, &nodes, &orphans, &observations)
         };
         if !destroy {
+            self.stack.label(&mut plan.diagnostics);
             plan.diagnostics.extend(self.stack.diagnostics());
         }
         plan.diagnostics.extend(diagnostics);

@@ -1,12 +1,14 @@
 //! A stack: a lint-clean spec compiled to its resource graph, with the documents it references
 //! inlined and its secrets read. Built once per command; every command, xtask and test uses
-//! this one loader.
+//! this one loader. It is built from lint's report, not from the spec alone: lint's warnings
+//! and notes (suppressions honoured) are part of every plan.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use edgeplan_diag::{Finding, RuleId, SourceFile, Span};
-use edgeplan_model::attr;
+use edgeplan_diag::{FileReport, Finding, RuleId, Severity, SourceFile, Span};
+use edgeplan_model::attr::{self, Attr};
 use edgeplan_model::{Address, Expr, GraphError, Node, NodeKind, ResourceGraph, Scope, Value};
 use edgeplan_plan::NodeDiagnostic;
 use edgeplan_spec::Spec;
@@ -27,6 +29,11 @@ pub struct Stack {
     pub base_dir: PathBuf,
     /// Secret references that could not be read: the plan stops on each.
     pub unreadable: Vec<UnreadableSecret>,
+    /// Lint's findings on the spec (warnings and notes: a spec with errors is never compiled),
+    /// after suppressions.
+    pub lint: Vec<Finding>,
+    /// Where the spec sets the value behind a node's attribute: live findings about it point there.
+    spans: BTreeMap<(Address, Attr), Span>,
 }
 
 /// A secret reference that did not resolve, and where the spec names it.
@@ -58,10 +65,11 @@ impl fmt::Display for StackError {
 impl std::error::Error for StackError {}
 
 impl Stack {
-    /// Compile a lint-clean spec: inline the documents it names, read its secrets.
+    /// Compile a lint-clean spec, given with lint's report on it: inline the documents it
+    /// names, read its secrets, keep lint's findings for the plan.
     pub fn from_spec(
         spec_path: &str,
-        source: SourceFile,
+        report: FileReport,
         spec: Spec,
         base_dir: &Path,
         secrets: &dyn SecretSource,
@@ -70,14 +78,18 @@ impl Stack {
         inline_documents(&mut nodes, base_dir)?;
         let unreadable = read_secrets(&mut nodes, &spec, base_dir, secrets);
         let graph = edgeplan_model::resource_graph(nodes).map_err(StackError::Graph)?;
+        // Errors stop before a stack is built; anything else lint says belongs in the plan.
+        let lint = report.findings.into_iter().filter(|f| f.severity < Severity::Error).collect();
         Ok(Stack {
             name: spec.metadata.name.value.clone(),
             spec_path: spec_path.to_string(),
-            source,
+            source: report.source,
+            spans: spec_spans(&spec),
             spec,
             graph,
             base_dir: base_dir.to_path_buf(),
             unreadable,
+            lint,
         })
     }
 
@@ -96,20 +108,74 @@ impl Stack {
         Scope::Kubernetes { context: self.spec.spec.provider.cluster.kube_context.value.clone() }
     }
 
-    /// One error diagnostic per secret that did not resolve, on the spec line that names it.
+    /// What the plan reports about the spec itself: one error per secret that did not
+    /// resolve, on the spec line that names it, and every lint finding (about the spec as a
+    /// whole: address `spec`).
     pub fn diagnostics(&self) -> Vec<NodeDiagnostic> {
-        self.unreadable
-            .iter()
-            .map(|u| NodeDiagnostic {
-                address: u.address.clone(),
-                finding: Finding::of(
-                    RuleId::SecretUnreadable,
-                    u.span,
-                    format!("the secret `{}` cannot be read: {}", u.reference, u.error),
-                ),
-            })
-            .collect()
+        let secrets = self.unreadable.iter().map(|u| NodeDiagnostic {
+            address: u.address.clone(),
+            finding: Finding::of(
+                RuleId::SecretUnreadable,
+                u.span,
+                format!("the secret `{}` cannot be read: {}", u.reference, u.error),
+            ),
+        });
+        secrets.chain(self.lint.iter().cloned().map(NodeDiagnostic::spec)).collect()
     }
+
+    /// Label each live finding about a spec value with that value's span in the spec.
+    pub fn label(&self, diagnostics: &mut [NodeDiagnostic]) {
+        for diagnostic in diagnostics.iter_mut().filter(|d| d.finding.span.is_none()) {
+            let span = edgeplan_plan::finding_subject(diagnostic.finding.rule.id)
+                .and_then(|attribute| self.spans.get(&(diagnostic.address.clone(), attribute)));
+            diagnostic.finding.span = span.copied();
+        }
+    }
+}
+
+/// Where the spec sets the values live rules judge, by the node attribute they become.
+fn spec_spans(spec: &Spec) -> BTreeMap<(Address, Attr), Span> {
+    let mut spans = BTreeMap::new();
+    let mut put = |address: Address, attribute: Attr, span: Option<Span>| {
+        if let Some(span) = span {
+            spans.insert((address, attribute), span);
+        }
+    };
+    let provider = &spec.spec.provider;
+    let at = |kind: NodeKind| Address::provider(kind.address_name());
+    put(at(NodeKind::Vpc), attr::ID, Some(provider.vpc.id.span));
+    let subnet = &provider.nlb_subnet.value;
+    put(at(NodeKind::NlbSubnet), attr::ID, Some(subnet.id.as_ref().map_or(provider.nlb_subnet.span, |i| i.span)));
+    put(at(NodeKind::NlbSubnet), attr::CIDR_BLOCK, subnet.cidr.as_ref().map(|c| c.span));
+    let zone = subnet.availability_zone.as_ref().or(subnet.availability_zone_id.as_ref());
+    put(at(NodeKind::NlbSubnet), attr::AVAILABILITY_ZONE, zone.map(|z| z.span));
+    put(at(NodeKind::TunnelService), attr::TARGET_PORT, provider.portainer.tunnel_port.as_ref().map(|p| p.span));
+    let namespace = provider.tunnel_service.as_ref().and_then(|s| s.namespace.as_ref());
+    put(at(NodeKind::TunnelService), attr::NAMESPACE, namespace.map(|n| n.span));
+    let deployment = provider.portainer.deployment.as_ref().or(provider.portainer.namespace.as_ref());
+    put(at(NodeKind::PortainerRestart), attr::NAMESPACE, deployment.map(|d| d.span));
+    for consumer in spec.spec.consumers.iter() {
+        let at = |kind: NodeKind| Address::consumer(&consumer.name.value, kind.address_name());
+        put(at(NodeKind::Vpce), attr::VPC_ID, Some(consumer.vpc.id.span));
+        put(at(NodeKind::Vpce), attr::SUBNET_IDS, Some(consumer.subnets.span));
+        put(at(NodeKind::ConsumerSubnets), attr::ID, Some(consumer.subnets.span));
+        let group = &consumer.endpoint_security_group;
+        put(at(NodeKind::VpceSecurityGroup), attr::ID, Some(group.value.id.as_ref().map_or(group.span, |i| i.span)));
+        let cidrs = group.value.create.as_ref().map(|c| c.allowed_cidrs.span);
+        put(at(NodeKind::VpceSecurityGroup), attr::INGRESS_CIDRS, cidrs);
+        let environment = &consumer.environment;
+        put(
+            at(NodeKind::PortainerEnvironment),
+            attr::CREATE_IF_MISSING,
+            Some(environment.value.create.as_ref().map_or(environment.span, |c| c.span)),
+        );
+        put(
+            at(NodeKind::PortainerEnvironment),
+            attr::ID,
+            Some(environment.value.id.as_ref().map_or(environment.span, |i| i.span)),
+        );
+    }
+    spans
 }
 
 /// Read a regular file of at most `max` bytes without blocking (a FIFO is refused).
@@ -156,7 +222,8 @@ fn read_secrets(nodes: &mut [Node], spec: &Spec, base_dir: &Path, secrets: &dyn 
         for expr in node.desired.values_mut() {
             let Expr::Lit(Value::SecretRef(reference)) = expr else { continue };
             match secrets.read(reference, base_dir) {
-                Ok(secret) => *expr = Expr::Lit(Value::Secret(secret)),
+                // Labelled with its reference: the plan shows a secret the user chose only so.
+                Ok(secret) => *expr = Expr::Lit(Value::Secret(secret.referenced(reference.clone()))),
                 Err(error) => unreadable.push(UnreadableSecret {
                     address: node.address.clone(),
                     reference: reference.clone(),

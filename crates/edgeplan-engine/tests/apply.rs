@@ -426,3 +426,201 @@ fn an_unread_secret_never_reaches_a_backend() {
         assert!(!format!("{op:?}").contains("<env:"), "a placeholder reached a backend");
     }
 }
+
+// --- issue 9: the plan tells the truth ------------------------------------------------------------
+
+/// The seed spec with each `(from, to)` replaced once, written next to the example's policies.
+fn seed_variant(edits: &[(&str, &str)]) -> (tempfile::TempDir, Stack) {
+    let mut text = std::fs::read_to_string(path("specs/seed.yaml")).expect("the seed spec");
+    for (from, to) in edits {
+        assert!(text.contains(from), "the seed spec has no `{from}`");
+        text = text.replacen(from, to, 1);
+    }
+    let dir = tempfile::tempdir().expect("a temp dir");
+    copy_policies(dir.path());
+    let spec = dir.path().join("seed.yaml");
+    std::fs::write(&spec, text).expect("write the spec");
+    let stack = load_stack(&spec);
+    (dir, stack)
+}
+
+/// `severity CODE address` of each diagnostic.
+fn diagnostic_codes(plan: &Plan) -> Vec<String> {
+    plan.diagnostics.iter().map(|d| format!("{} {} {}", d.finding.severity, d.finding.code(), d.address)).collect()
+}
+
+#[test]
+fn the_seed_plan_explains_all_six_traps() {
+    let (session, _) = seed();
+    let plan = replan(&session);
+    let codes = diagnostic_codes(&plan);
+    for expected in [
+        // Trap 1: the ALB-era policy; the plan applies the spec's document.
+        "warning EP201 provider.lb_controller_policy",
+        // Trap 2: chisel on --tunnel-port=30776; the Service forwards 8000 to it.
+        "note EP218 provider.tunnel_service",
+        // Trap 3: no security group rule; the plan adds one.
+        "warning EP205 provider.cluster_sg_rule",
+        // Trap 4: Edge Compute off; the plan turns it on and restarts Portainer.
+        "warning EP206 provider.edge_compute",
+        // Traps 5 and 6: the agent gets a canonical copy of Portainer's key, through the API.
+        "note EP215 consumer.prod.environment",
+        // The single-tier VPC: its main route table goes to an IGW; the subnet gets its own.
+        "warning EP204 provider.nlb_subnet",
+    ] {
+        assert!(codes.contains(&expected.to_string()), "{expected} missing from {codes:#?}");
+    }
+    // Every one says its cause and edgeplan's fix; the four the plan removes say so.
+    for diagnostic in plan.diagnostics.iter().filter(|d| !d.is_spec()) {
+        assert!(!diagnostic.finding.message.is_empty() && !diagnostic.finding.help.is_empty());
+        if diagnostic.finding.severity == edgeplan_diag::Severity::Warning {
+            assert!(diagnostic.finding.help.starts_with("fixed by this plan: "), "{diagnostic:#?}");
+        }
+    }
+    let tunnel = plan.diagnostics.iter().find(|d| d.finding.code() == "EP218").expect("EP218");
+    assert!(tunnel.finding.message.contains("--tunnel-port=30776"), "{}", tunnel.finding.message);
+    let vpc = plan.diagnostics.iter().find(|d| d.finding.code() == "EP204").expect("EP204");
+    assert!(vpc.finding.message.contains("0.0.0.0/0 → igw-0a1b2c3d4e5f60001"), "{}", vpc.finding.message);
+    assert!(!plan.has_errors(), "{codes:#?}");
+}
+
+#[test]
+fn lint_findings_are_part_of_the_plan_with_suppressions_honoured() {
+    let risky = [
+        ("        - arn:aws:iam::123456789012:root", "        - \"*\""),
+        ("acceptanceRequired: true", "acceptanceRequired: false"),
+        ("tunnelPort: auto", "tunnelPort: 8000"),
+    ];
+    let world = sim(world("testdata/worlds/seed.yaml"));
+    let (_dir, stack) = seed_variant(&risky);
+    let plan = replan(&session(stack, &world));
+    let spec: Vec<String> = plan
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_spec())
+        .map(|d| format!("{} {}", d.finding.severity, d.finding.code()))
+        .collect();
+    for expected in ["warning EP117", "warning EP150", "warning EP130"] {
+        assert!(spec.contains(&expected.to_string()), "{expected} missing from {spec:#?}");
+    }
+    // The explicit port is judged on the Service the plan creates: apply would wait ten
+    // modelled minutes for targets that never get healthy.
+    assert!(diagnostic_codes(&plan).contains(&"error EP203 provider.tunnel_service".to_string()));
+    // A suppressed finding stays out, as in `edgeplan lint`.
+    let (_dir, stack) = seed_variant(&[
+        risky[0],
+        (
+            "      acceptanceRequired: true",
+            "      # edgeplan-ignore: EP150 staging only, approved in #42\n      acceptanceRequired: false",
+        ),
+    ]);
+    let plan = replan(&session(stack, &world));
+    let spec: Vec<&str> = plan.diagnostics.iter().filter(|d| d.is_spec()).map(|d| d.finding.code()).collect();
+    assert!(spec.contains(&"EP117") && !spec.contains(&"EP150"), "{spec:?}");
+}
+
+#[test]
+fn a_public_adopted_nlb_subnet_is_an_error_the_plan_does_not_fix() {
+    // The seed's staging-public-1b, adopted by ID: routed by the VPC's main table to an IGW. The
+    // plan tags it (a change on the node) but never touches its routing.
+    let (_dir, stack) = seed_variant(&[(
+        "      cidr: 192.168.0.0/24\n      availabilityZone: eu-west-1b",
+        "      id: subnet-0a1b2c3d4e5f60012",
+    )]);
+    let world = sim(world("testdata/worlds/seed.yaml"));
+    let session = session(stack, &world);
+    let planned = run(&session, session.plan());
+    let subnet = planned.plan.change(&edgeplan_model::Address::provider("nlb_subnet")).expect("the subnet");
+    assert_eq!(subnet.action, Action::Update, "{subnet:#?}");
+    let public = planned.plan.diagnostics.iter().find(|d| d.finding.code() == "EP204").expect("EP204");
+    assert_eq!(public.finding.severity, edgeplan_diag::Severity::Error);
+    assert!(!public.finding.help.contains("fixed by this plan"), "{}", public.finding.help);
+    assert!(
+        public.finding.help.contains("associate subnet-0a1b2c3d4e5f60012 with a route table"),
+        "{}",
+        public.finding.help
+    );
+    assert!(planned.plan.has_errors());
+    // Applied anyway (the CLI refuses; the engine is told to), it fails where the plan said:
+    // the controller never builds the NLB.
+    let report = run(&session, session.apply(&planned, None, &ApplyOptions::default(), &NoProgress, None, false))
+        .expect("no lock to lose");
+    assert!(!report.succeeded());
+    assert!(
+        failures(&report).iter().any(|f| f.starts_with("provider.nlb") && f.contains("public")),
+        "{:#?}",
+        failures(&report)
+    );
+}
+
+/// What a spec case is about, its edits to the seed spec, the diagnostic the plan must show and
+/// the node applying it anyway fails at.
+type Case = (&'static str, &'static [(&'static str, &'static str)], &'static str, &'static str);
+
+#[test]
+fn failures_the_observed_state_already_shows_are_plan_errors() {
+    // Each spec is lint-clean and each fails at apply on the seed world, after other changes:
+    // the plan names the cause first, on the node that would fail, and applying anyway (the
+    // CLI refuses; the engine is told to) fails exactly there.
+    let cases: [Case; 5] = [
+        (
+            "the NLB subnet overlaps staging-public-1b",
+            &[("cidr: 192.168.0.0/24", "cidr: 192.168.64.0/24")],
+            "error EP219 provider.nlb_subnet",
+            "provider.nlb_subnet",
+        ),
+        (
+            "a zone the region does not have",
+            &[
+                (
+                    "      availabilityZone: eu-west-1b\n    clusterSecurityGroup",
+                    "      availabilityZone: eu-west-1z\n    clusterSecurityGroup",
+                ),
+                ("          availabilityZone: eu-west-1b", "          availabilityZone: eu-west-1z"),
+            ],
+            "error EP220 provider.nlb_subnet",
+            "provider.nlb_subnet",
+        ),
+        (
+            "the consumer's vpc.id is the provider's VPC, its subnets are prod's",
+            &[("        id: vpc-0a1b2c3d4e5f60002", "        id: vpc-0a1b2c3d4e5f60001")],
+            "error EP221 consumer.prod.vpce",
+            "consumer.prod.vpce",
+        ),
+        (
+            "allowedCidrs: [] admits no agent",
+            &[("          allowedCidrs:\n            - 192.168.0.0/16", "          allowedCidrs: []")],
+            "error EP222 consumer.prod.vpce_security_group",
+            "consumer.prod.agent",
+        ),
+        (
+            "an explicit tunnelPort: 8000 on the Helm NodePort install",
+            &[("tunnelPort: auto", "tunnelPort: 8000")],
+            "error EP203 provider.tunnel_service",
+            "provider.cluster_sg_rule",
+        ),
+    ];
+    for (case, edits, expected, failing) in cases {
+        let (_dir, stack) = seed_variant(edits);
+        let world = sim(world("testdata/worlds/seed.yaml"));
+        let session = session(stack, &world);
+        let planned = run(&session, session.plan());
+        let codes = diagnostic_codes(&planned.plan);
+        assert!(codes.contains(&expected.to_string()), "{case}: {expected} missing from {codes:#?}");
+        let report = run(&session, session.apply(&planned, None, &ApplyOptions::default(), &NoProgress, None, false))
+            .expect("no lock to lose");
+        let failed = failures(&report);
+        assert!(failed.iter().any(|f| f.starts_with(failing)), "{case}: expected {failing} to fail: {failed:#?}");
+    }
+}
+
+#[test]
+fn a_converged_seed_plan_repeats_no_notes() {
+    // EP215 and EP202 speak when the plan writes the agent's key or deletes a policy version;
+    // with nothing to do, only lint's findings about the spec itself remain.
+    let (session, _) = converged("specs/seed.yaml", "testdata/worlds/seed.yaml");
+    let plan = replan(&session);
+    assert!(changes(&plan).is_empty());
+    let live: Vec<String> = diagnostic_codes(&plan).into_iter().filter(|c| !c.ends_with(" spec")).collect();
+    assert!(live.is_empty(), "{live:#?}");
+}

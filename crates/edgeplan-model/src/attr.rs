@@ -47,6 +47,11 @@ pub mod field {
     pub const FROM_PORT: &str = "from_port";
     pub const TO_PORT: &str = "to_port";
     pub const CIDR_IPV4: &str = "cidr_ipv4";
+    pub const ID: &str = "id";
+    pub const NAME: &str = "name";
+    pub const CIDR: &str = "cidr";
+    pub const AVAILABILITY_ZONE: &str = "availability_zone";
+    pub const AVAILABILITY_ZONE_ID: &str = "availability_zone_id";
 }
 
 macro_rules! attrs {
@@ -105,6 +110,10 @@ attrs! {
     /// Derived: that route, for the message.
     IGW_ROUTE = "igw_route";
     VPC_IDS = "vpc_ids";
+    /// A VPC's subnets, as `{id, cidr, availability_zone, availability_zone_id}` maps.
+    SUBNETS = "subnets";
+    /// The region's zones in this account, as `{name, id}` maps (names differ per account).
+    AVAILABILITY_ZONES = "availability_zones";
 
     // --- Portainer settings and restart -----------------------------------------------------
     ENABLE_EDGE_COMPUTE = "EnableEdgeComputeFeatures";
@@ -143,6 +152,8 @@ attrs! {
     ARN = "arn";
     DNS_NAME = "dns_name";
     LISTENERS = "listeners";
+    /// The endpoint services an NLB is already behind (AWS allows one).
+    ENDPOINT_SERVICE_IDS = "endpoint_service_ids";
     /// `{target, port, state, reason, description}` maps, as DescribeTargetHealth reports them.
     TARGET_HEALTH = "target_health";
 

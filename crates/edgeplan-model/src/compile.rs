@@ -116,6 +116,9 @@ fn provider_nodes(spec: &Spec) -> Vec<Node> {
         n.lit(POLICY_DOCUMENT, document.value.as_str());
     }
 
+    // Read only: the plan judges what it creates there against the VPC as it is.
+    b.node(None, NodeKind::Vpc, aws.clone(), Identity::Adopted { id: provider.vpc.id.value.clone() });
+
     let nlb_subnet = &provider.nlb_subnet;
     let creates_subnet = nlb_subnet.id.is_none();
     let identity = match &nlb_subnet.id {
@@ -293,10 +296,17 @@ fn consumer_nodes(spec: &Spec, consumer: &Consumer) -> Vec<Node> {
         (None, Some(env_name)) => Identity::Named { name: env_name.value.clone() },
         (None, None) => Identity::Named { name: name.to_string() },
     };
-    b.node(side, NodeKind::PortainerEnvironment, portainer, env_identity)
-        .lit(TYPE, "edge-agent-kubernetes")
+    let env_name = match &env_identity {
+        Identity::Named { name } => Some(name.clone()),
+        _ => None,
+    };
+    let mut n = b.node(side, NodeKind::PortainerEnvironment, portainer, env_identity);
+    n.lit(TYPE, "edge-agent-kubernetes")
         .lit(URL, provider.portainer.url.value.as_str())
         .lit(CREATE_IF_MISSING, env.create_if_missing());
+    if let Some(env_name) = env_name {
+        n.lit(NAME, env_name);
+    }
 
     b.node(side, NodeKind::AgentKey, Scope::Engine, Identity::Owned)
         .reference(PORTAINER_KEY, &environment, EDGE_KEY)

@@ -15,6 +15,9 @@ use crate::attr::{self, Attr, *};
 pub enum NodeKind {
     /// The LB controller role's managed policy, at the version the spec enforces.
     LbControllerPolicy,
+    /// The provider VPC, named by ID: read, never written. What a plan needs before it
+    /// creates anything there (its CIDR, its subnets, its main route table, the region's zones).
+    Vpc,
     NlbSubnet,
     /// The NLB subnet's own route table: local routes only, so the subnet is private.
     NlbRouteTable,
@@ -50,8 +53,9 @@ impl NodeKind {
     /// Every kind, in an order that is a valid dependency order of the kinds (the compiler
     /// never makes an earlier kind reference a later one). Pruned objects, which have no spec
     /// to take references from, are ordered by it.
-    pub const ALL: [NodeKind; 18] = [
+    pub const ALL: [NodeKind; 19] = [
         NodeKind::LbControllerPolicy,
+        NodeKind::Vpc,
         NodeKind::NlbSubnet,
         NodeKind::NlbRouteTable,
         NodeKind::NlbRouteTableAssociation,
@@ -338,6 +342,7 @@ pub enum Subject {
 fn declaration(kind: NodeKind) -> &'static KindDecl {
     match kind {
         NodeKind::LbControllerPolicy => &LB_CONTROLLER_POLICY,
+        NodeKind::Vpc => &VPC,
         NodeKind::NlbSubnet => &NLB_SUBNET,
         NodeKind::NlbRouteTable => &NLB_ROUTE_TABLE,
         NodeKind::NlbRouteTableAssociation => &NLB_ROUTE_TABLE_ASSOCIATION,
@@ -372,6 +377,22 @@ static LB_CONTROLLER_POLICY: KindDecl = KindDecl {
     derived: &[MISSING_ACTIONS, VERSION_COUNT, OLDEST_NON_DEFAULT_VERSION],
     outputs: &[POLICY_ARN, DEFAULT_VERSION],
     moves_on_update: &[DEFAULT_VERSION],
+    waits: &[],
+    sensitive_observed: &[],
+};
+
+static VPC: KindDecl = KindDecl {
+    kind: NodeKind::Vpc,
+    type_name: "aws_vpc",
+    address_name: "vpc",
+    scope: ScopeKind::Aws,
+    desired: &[],
+    lookup: &[],
+    // The main route table is what routes a subnet created in the VPC until it gets its own.
+    observed: &[CIDR_BLOCK, ROUTE_TABLE_ID, ROUTES, SUBNETS, AVAILABILITY_ZONES],
+    derived: &[ROUTES_TO_IGW, IGW_ROUTE],
+    outputs: &[ID, CIDR_BLOCK],
+    moves_on_update: &[],
     waits: &[],
     sensitive_observed: &[],
 };
@@ -507,7 +528,18 @@ static NLB: KindDecl = KindDecl {
     scope: ScopeKind::Aws,
     desired: &[input(HOSTNAME), compared(SCHEME), ordering(CONTROLLER_POLICY_VERSION), ordering(SUBNET_ROUTE_TABLE)],
     lookup: &[HOSTNAME],
-    observed: &[ARN, NAME, DNS_NAME, STATE, VPC_ID, SUBNET_IDS, AVAILABILITY_ZONE_IDS, LISTENERS, TARGET_HEALTH],
+    observed: &[
+        ARN,
+        NAME,
+        DNS_NAME,
+        STATE,
+        VPC_ID,
+        SUBNET_IDS,
+        AVAILABILITY_ZONE_IDS,
+        LISTENERS,
+        TARGET_HEALTH,
+        ENDPOINT_SERVICE_IDS,
+    ],
     derived: &[],
     outputs: &[ARN, DNS_NAME, AVAILABILITY_ZONE_IDS],
     moves_on_update: &[],
@@ -641,7 +673,8 @@ static PORTAINER_ENVIRONMENT: KindDecl = KindDecl {
     type_name: "portainer_environment",
     address_name: "environment",
     scope: ScopeKind::Portainer,
-    desired: &[compared(TYPE), compared(URL), input(CREATE_IF_MISSING)],
+    // The name is how a named environment is found and what a create calls it: shown, not compared.
+    desired: &[compared(TYPE), compared(URL), input(CREATE_IF_MISSING), input(NAME)],
     lookup: &[],
     observed: &[
         NAME,

@@ -21,13 +21,46 @@ pub enum Value {
 }
 
 /// A secret's text. `Debug` and `Display` never show it, so an operation or a value can be
-/// logged, and the plan keeps only [`SecretText::fingerprint`].
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct SecretText(String);
+/// logged, and the plan keeps only [`SecretText::fingerprint`] — or, for a secret the user
+/// chose (read from a spec reference), only that reference: a digest of a weak user-chosen
+/// secret printed in a PR comment could be brute-forced offline.
+#[derive(Clone)]
+pub struct SecretText(String, Option<String>);
+
+// Two secrets are the same secret when their text is: where one was read from is a label.
+impl PartialEq for SecretText {
+    fn eq(&self, other: &SecretText) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for SecretText {}
+
+impl PartialOrd for SecretText {
+    fn partial_cmp(&self, other: &SecretText) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for SecretText {
+    fn cmp(&self, other: &SecretText) -> std::cmp::Ordering {
+        self.0.cmp(&other.0)
+    }
+}
 
 impl SecretText {
     pub fn new(text: impl Into<String>) -> SecretText {
-        SecretText(text.into())
+        SecretText(text.into(), None)
+    }
+
+    /// The same secret, labelled with the spec reference it was read from (`env:NAME`).
+    pub fn referenced(self, reference: impl Into<String>) -> SecretText {
+        SecretText(self.0, Some(reference.into()))
+    }
+
+    /// The spec reference this secret was read from, for a secret the user chose.
+    pub fn reference(&self) -> Option<&str> {
+        self.1.as_deref()
     }
 
     /// The text itself: for a backend writing it where it belongs, nothing else.
@@ -59,7 +92,10 @@ pub fn short_sha256(bytes: &[u8]) -> String {
 
 impl fmt::Debug for SecretText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SecretText({})", self.fingerprint())
+        match self.reference() {
+            Some(reference) => write!(f, "SecretText({reference})"),
+            None => write!(f, "SecretText({})", self.fingerprint()),
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Deciding: desired nodes + observations → plan. Pure and deterministic. Every comparison is
 //! the one the kind declares ([`edgeplan_model::kinds`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use edgeplan_model::attr::{self, Attr};
 use edgeplan_model::{
@@ -26,16 +26,9 @@ pub fn decide(stack: &str, nodes: &[&Node], orphans: &[&Node], observations: &[O
     for orphan in orphans {
         changes.push(prune(orphan, observed.get(&orphan.address).copied()));
     }
-    let mut diagnostics = crate::rules::live_rules(stack, nodes, &changes, observations);
-    // A trap this plan fixes is reported, not fatal: say so and lower it to a warning.
-    let mutated: BTreeSet<&Address> = changes.iter().filter(|c| c.action.mutates()).map(|c| &c.address).collect();
-    for diagnostic in &mut diagnostics {
-        let fixed = mutated.contains(&diagnostic.address);
-        if fixed && diagnostic.finding.severity > edgeplan_diag::Severity::Warning {
-            diagnostic.finding.severity = edgeplan_diag::Severity::Warning;
-            diagnostic.finding.help = format!("fixed by this plan: {}", diagnostic.finding.help);
-        }
-    }
+    // Judged on the observed and on the planned state: only a cause a planned change removes
+    // is "fixed by this plan" (crate::rules).
+    let diagnostics = crate::rules::live_rules(stack, nodes, &changes, observations);
     Plan { format_version: FORMAT_VERSION, stack: stack.to_string(), changes, diagnostics }
 }
 
@@ -105,14 +98,17 @@ fn decide_node(
         let field = desired.attr.name();
         let Some(wanted) = change.after.get(field) else { continue };
         let before = change.before.get(field).cloned().unwrap_or(Shown::Known(Value::Null));
-        let reason = match wanted {
-            Shown::KnownAfterApply => Some(Reason::UpstreamChanging {
+        let reason = match (wanted, node.literal(desired.attr)) {
+            (Shown::KnownAfterApply, _) => Some(Reason::UpstreamChanging {
                 field: field.to_string(),
                 upstream: node.referenced(desired.attr).cloned().unwrap_or_else(|| node.address.clone()),
             }),
             // A secret whose reference could not be read is not compared (its diagnostic stops
-            // the plan); one that was read is compared by fingerprint like any value.
-            Shown::Sensitive(label) if !label.starts_with("sha256:") => None,
+            // the plan).
+            (_, Some(Value::SecretRef(_))) => None,
+            // A secret the user chose is compared by value: the plan shows only its reference.
+            (_, Some(Value::Secret(secret))) if same_secret(secret, live.get(desired.attr)) => None,
+            (_, Some(Value::Secret(_))) => Some(Reason::Drift { field: field.to_string() }),
             _ if in_sync(desired.compare, &before, wanted) => None,
             _ if desired.role == Role::Immutable && !matches!(node.identity, Identity::Adopted { .. }) => {
                 Some(Reason::ForcesReplacement { field: field.to_string() })
@@ -180,11 +176,26 @@ pub(crate) fn equivalent(before: &Shown, after: &Shown) -> bool {
     }
 }
 
-/// How a value is shown: secrets only by reference or fingerprint.
+/// Is the observed value the secret the spec wants? (Observed as a secret or, from a backend
+/// that reports it as text, as text.)
+fn same_secret(wanted: &edgeplan_model::SecretText, observed: Option<&Value>) -> bool {
+    match observed {
+        Some(Value::Secret(live)) => live == wanted,
+        Some(Value::Str(text)) => text == wanted.expose(),
+        _ => false,
+    }
+}
+
+/// How a value is shown: secrets only by reference or fingerprint. A secret the user chose (read
+/// from a spec reference) only by that reference: a digest of a weak secret could be
+/// brute-forced from a PR comment. Portainer-issued keys are high-entropy: their fingerprints
+/// stay, so a plan can show that a key changes.
 fn shown(value: &Value, sensitive: bool) -> Shown {
     match value {
         Value::SecretRef(reference) => Shown::Sensitive(reference.clone()),
-        Value::Secret(secret) => Shown::Sensitive(secret.fingerprint()),
+        Value::Secret(secret) => {
+            Shown::Sensitive(secret.reference().map_or_else(|| secret.fingerprint(), str::to_string))
+        }
         Value::Null => Shown::Known(Value::Null),
         // A sensitive attribute reported as plain text is still never shown: only its digest.
         other if sensitive => {
@@ -223,18 +234,32 @@ pub(crate) fn before_of(node: &Node, live: &LiveObject) -> BTreeMap<String, Show
         .iter()
         .filter(|d| matches!(d.role, Role::Compared | Role::Immutable))
         .filter(|d| node.desired.contains_key(&d.attr))
-        .map(|d| {
-            let value = live.get(d.attr).cloned().unwrap_or(Value::Null);
-            (d.attr.name().to_string(), shown(&value, decl.is_sensitive(d.attr)))
-        })
+        .map(|d| (d.attr.name().to_string(), shown_observed(node, live, d.attr)))
         .collect()
+}
+
+/// How the plan shows the observed value of `attribute`. Where the spec wants a secret the
+/// user chose, the live value is shown by that secret's reference, or as differing from it:
+/// never by a digest.
+fn shown_observed(node: &Node, live: &LiveObject, attribute: Attr) -> Shown {
+    let value = live.get(attribute).cloned().unwrap_or(Value::Null);
+    if let Some(Value::Secret(wanted)) = node.literal(attribute)
+        && let Some(reference) = wanted.reference()
+        && value != Value::Null
+    {
+        return Shown::Sensitive(if same_secret(wanted, Some(&value)) {
+            reference.to_string()
+        } else {
+            format!("differs from {reference}")
+        });
+    }
+    shown(&value, node.kind.decl().is_sensitive(attribute))
 }
 
 /// How the plan shows the observed value of `field` (any attribute the live object has).
 pub(crate) fn observed_shown(node: &Node, live: &LiveObject, field: &str) -> Shown {
     let Some(attribute) = Attr::parse(field) else { return Shown::Known(Value::Null) };
-    let value = live.get(attribute).cloned().unwrap_or(Value::Null);
-    shown(&value, node.kind.decl().is_sensitive(attribute))
+    shown_observed(node, live, attribute)
 }
 
 /// What downstream nodes will see of this node's outputs at plan time.

@@ -18,7 +18,7 @@ fn kept_kind(kind: NodeKind) -> Option<Reason> {
             Some(Reason::NeverDeleted)
         }
         NodeKind::Nlb => Some(Reason::ManagedElsewhere),
-        NodeKind::ConsumerSubnets => Some(Reason::NotOwned),
+        NodeKind::ConsumerSubnets | NodeKind::Vpc => Some(Reason::NotOwned),
         NodeKind::AgentKey => Some(Reason::GoesWithParent),
         _ => None,
     }

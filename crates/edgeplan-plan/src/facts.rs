@@ -24,7 +24,8 @@ pub fn derive(stack: &str, node: &Node, live: &mut LiveObject) {
     crate::manifests::read(node, live);
     match node.kind {
         NodeKind::LbControllerPolicy => policy(live),
-        NodeKind::NlbSubnet | NodeKind::NlbRouteTable => routes(live),
+        // A VPC's routes are its main route table's: what routes a subnet with no table of its own.
+        NodeKind::NlbSubnet | NodeKind::NlbRouteTable | NodeKind::Vpc => routes(live),
         NodeKind::EdgeComputeSetting => {
             let enabled = live.flag(attr::ENABLE_EDGE_COMPUTE);
             live.set(attr::SETTINGS_CHECKSUM, settings_checksum(enabled));
@@ -58,7 +59,7 @@ pub fn settings_checksum(enable_edge_compute: Option<bool>) -> String {
     short_sha256(settings.to_string().as_bytes())
 }
 
-fn policy(live: &mut LiveObject) {
+pub(crate) fn policy(live: &mut LiveObject) {
     let document = live.text(attr::POLICY_DOCUMENT).unwrap_or_default().to_string();
     match iam::allowed_actions(document.as_bytes()) {
         Ok(allowed) => {
@@ -81,7 +82,7 @@ fn version_number(id: &str) -> u64 {
 }
 
 /// A route is to an internet gateway when its target starts with `igw` (the controller's test).
-fn routes(live: &mut LiveObject) {
+pub(crate) fn routes(live: &mut LiveObject) {
     let routes = live.get(attr::ROUTES).cloned().unwrap_or(Value::Null);
     let igw = routes.as_list().iter().find_map(|route| {
         let map = route.string_map();

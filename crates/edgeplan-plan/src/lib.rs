@@ -12,12 +12,13 @@ pub mod facts;
 pub mod logs;
 pub mod manifests;
 mod model;
+mod planned;
 mod rules;
 mod saved;
 
 pub use assumptions::{Moved, check_assumptions, matches_planned};
 pub use decide::{decide, stale_nodes};
 pub use destroy::decide_destroy;
-pub use model::{Change, FORMAT_VERSION, NodeDiagnostic, Plan, Reason, Shown, Summary, fingerprint};
-pub use rules::live_rules;
+pub use model::{Change, FORMAT_VERSION, NodeDiagnostic, Plan, Reason, SPEC_ADDRESS, Shown, Summary, fingerprint};
+pub use rules::{finding_subject, live_rules};
 pub use saved::{SavedChange, SavedPlan, SavedPlanError, spec_fingerprint};

@@ -8,7 +8,8 @@ use edgeplan_model::{Action, Address, BackendError, NodeKind, Observed, Value, s
 use serde_json::json;
 
 /// Bumped on any incompatible change to the saved-plan format; newer plans are refused.
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: secrets are checked by a salted digest, no longer inside the spec fingerprint.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// A value as the plan shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,6 +153,21 @@ pub struct NodeDiagnostic {
     pub finding: Finding,
 }
 
+/// The address of diagnostics about the spec as a whole (lint's findings), not one node.
+pub const SPEC_ADDRESS: &str = "spec";
+
+impl NodeDiagnostic {
+    /// A finding about the spec as a whole: lint's warnings and notes, carried into the plan.
+    pub fn spec(finding: Finding) -> NodeDiagnostic {
+        NodeDiagnostic { address: Address::from_text(SPEC_ADDRESS), finding }
+    }
+
+    /// Is this about the spec as a whole (renderers group these as "Spec findings")?
+    pub fn is_spec(&self) -> bool {
+        self.address.as_str() == SPEC_ADDRESS
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub format_version: u32,
@@ -175,6 +191,11 @@ impl Plan {
             }
         }
         summary
+    }
+
+    /// Apply refuses a plan with an error diagnostic before it changes anything.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(|d| d.finding.severity == edgeplan_diag::Severity::Error)
     }
 
     pub fn diagnostics_of<'a>(&'a self, address: &'a Address) -> impl Iterator<Item = &'a Finding> + 'a {

@@ -39,15 +39,16 @@ fn an_empty_world_creates_everything_reads_the_nlb_and_never_creates_what_it_ado
         let expected = match change.address.as_str() {
             // Made by the LB controller: read and waited for.
             "provider.nlb" => (Action::Read, Reason::ManagedElsewhere),
-            // The consumer's subnets are named by ID in the spec: adopted, never created.
-            "consumer.prod.subnets" => (Action::Read, Reason::NotFound),
+            // The consumer's subnets and the provider VPC are named by ID in the spec: adopted,
+            // never created.
+            "consumer.prod.subnets" | "provider.vpc" => (Action::Read, Reason::NotFound),
             _ => (Action::Create, Reason::NotFound),
         };
         assert_eq!((change.action, change.reasons.as_slice()), (expected.0, &[expected.1][..]), "{}", change.address);
         assert!(change.before.is_empty(), "{}: nothing observed, nothing before", change.address);
     }
     let summary = plan.summary();
-    assert_eq!((summary.create, summary.read), (nodes.len() - 2, 2));
+    assert_eq!((summary.create, summary.read), (nodes.len() - 3, 3));
 
     // The VPCE's service name is known only after apply; the SG rule's source CIDR is known
     // now, because the new subnet's CIDR is in the spec.

@@ -1,5 +1,7 @@
-//! Every live rule (EP201–EP215), firing and silent, on the seed spec's nodes in a converged
-//! world with one thing changed at a time. What changes is what a backend reports (a policy
+//! Every live rule (EP201–EP215) that judges a state of the world, firing and silent, on the
+//! seed spec's nodes in a converged world with one thing changed at a time (with no changes
+//! planned, the planned state is the observed one). Rules that speak only when the plan acts
+//! (EP202, EP215, EP218) and the rules over planned changes are in `planned_state.rs`. What changes is what a backend reports (a policy
 //! document, a route, a Deployment's args, the agent's Secret…); the engine's derivation
 //! (`facts::derive`) turns it into the facts the rules read, as it does for real observations.
 
@@ -51,8 +53,10 @@ fn silent_after(edit: impl Fn(&Address, &mut Observed)) -> Vec<String> {
 }
 
 #[test]
-fn a_converged_world_reports_only_the_key_portainer_issued_for_its_own_host() {
-    assert_eq!(codes_after(|_, _| {}), ["EP215 consumer.prod.environment"]);
+fn a_converged_world_reports_nothing() {
+    // Portainer's key points at its own host, as Portainer CE issues them: with no agent to
+    // write, there is nothing to explain (EP215 speaks when the plan writes the agent's key).
+    assert_eq!(codes_after(|_, _| {}), Vec::<String>::new());
     assert_eq!(silent_after(|_, _| {}), Vec::<String>::new());
 }
 
@@ -83,17 +87,38 @@ fn ep201_controller_policy_missing_actions() {
 
 #[test]
 fn ep202_policy_version_limit() {
-    let versions = |list: Vec<&'static str>| {
+    // A note about what an update deletes: with the policy as the spec wants it, nothing is
+    // deleted and nothing is said, at the limit or not.
+    let versions = |list: Vec<&'static str>, document: Option<&'static str>| {
         move |a: &Address, o: &mut Observed| {
             portainer_key_for_vpce(a, o);
             set(a, o, "provider.lb_controller_policy", attr::VERSIONS, list.clone());
             set(a, o, "provider.lb_controller_policy", attr::DEFAULT_VERSION, "v1");
+            if let Some(document) = document {
+                set(a, o, "provider.lb_controller_policy", attr::POLICY_DOCUMENT, document);
+            }
         }
     };
-    assert_eq!(codes_after(versions(vec!["v1", "v2", "v3", "v4", "v5"])), ["EP202 provider.lb_controller_policy"]);
+    assert!(codes_after(versions(vec!["v1", "v2", "v3", "v4", "v5"], None)).is_empty());
+    let nodes = seed_nodes();
+    let plan = |list: Vec<&'static str>| {
+        edgeplan_plan::decide(
+            STACK,
+            &refs(&nodes),
+            &[],
+            &observe_world(&nodes, versions(list, Some("{\"Statement\": []}"))),
+        )
+    };
+    let updated = plan(vec!["v5", "v4", "v1", "v3", "v2"]);
+    let notes: Vec<&str> = updated
+        .diagnostics
+        .iter()
+        .filter(|d| d.finding.code() == "EP202")
+        .map(|d| d.finding.message.as_str())
+        .collect();
     // It names what goes: the oldest version that is not the default.
-    assert!(message_after(versions(vec!["v5", "v4", "v1", "v3", "v2"])).contains(": v2 will be deleted first"));
-    assert!(codes_after(versions(vec!["v1", "v2", "v3", "v4"])).is_empty());
+    assert!(matches!(notes[..], [note] if note.ends_with(": v2 will be deleted first")), "{notes:?}");
+    assert!(plan(vec!["v1", "v2", "v3", "v4"]).diagnostics.iter().all(|d| d.finding.code() != "EP202"));
 }
 
 #[test]
@@ -309,19 +334,36 @@ fn ep214_adopted_resource_missing() {
     let codes: Vec<String> = found.iter().map(|d| format!("{} {}", d.finding.code(), d.address)).collect();
     assert_eq!(codes, ["EP214 provider.nlb_subnet"]);
     assert!(found[0].finding.message.contains("subnet-0a1b2c3d4e5f60099"));
-    // Present: silent. Owned and absent: it is simply created, silent too.
+    // Present: silent. Owned and absent: it is simply created (the VPC's main route table is
+    // what EP204 is about then, not a missing adopted subnet).
     assert!(live_codes(&nodes, &observe_world(&nodes, portainer_key_for_vpce)).is_empty());
-    assert!(live_codes(&seed_nodes(), &observe_world(&seed_nodes(), absent_subnet)).is_empty());
+    let created = live_codes(&seed_nodes(), &observe_world(&seed_nodes(), absent_subnet));
+    assert!(!created.iter().any(|c| c.starts_with("EP214")), "{created:?}");
 }
 
 #[test]
 fn ep215_portainer_key_pointing_at_its_own_host() {
-    let fire = codes_after(|_, _| {});
-    assert_eq!(fire, ["EP215 consumer.prod.environment"]);
-    assert!(message_after(|_, _| {}).contains(PORTAINER_TUNNEL));
-    assert!(codes_after(portainer_key_for_vpce).is_empty());
+    // Said when the plan writes the agent's key: why it is not Portainer's.
+    let nodes = seed_nodes();
+    let plan = |edit: fn(&Address, &mut Observed)| {
+        let observations = observe_world(&nodes, |a, o| {
+            edit(a, o);
+            if a.as_str() == "consumer.prod.agent" {
+                *o = Observed::Absent;
+            }
+        });
+        let plan = edgeplan_plan::decide(STACK, &refs(&nodes), &[], &observations);
+        plan.diagnostics
+            .into_iter()
+            .map(|d| (format!("{} {}", d.finding.code(), d.address), d.finding.message))
+            .collect::<Vec<_>>()
+    };
+    let fire = plan(|_, _| {});
+    assert_eq!(fire.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>(), ["EP215 consumer.prod.environment"]);
+    assert!(fire[0].1.contains(PORTAINER_TUNNEL), "{}", fire[0].1);
+    assert!(plan(portainer_key_for_vpce).is_empty());
     // No key (the environment was just created in the UI): nothing to say.
-    let no_key = codes_after(|a, o| {
+    let no_key = plan(|a, o| {
         if a.as_str() == "consumer.prod.environment"
             && let Some(live) = live_of(o)
         {

@@ -84,29 +84,61 @@ fn other_specs_stacks_and_newer_formats_are_refused() {
     node_mut(&mut edited_nodes, "provider.lb_controller_policy").desired.insert(attr::POLICY_DOCUMENT, Expr::lit("{}"));
     assert!(matches!(saved.check(STACK, SPEC, &refs(&edited_nodes), &fresh), Err(SavedPlanError::OtherSpec { .. })));
     assert!(matches!(saved.check("other-stack", SPEC, &refs(&nodes), &fresh), Err(SavedPlanError::OtherStack { .. })));
-    let newer = saved.to_json().replacen("\"format_version\": 1", "\"format_version\": 99", 1);
-    assert_eq!(SavedPlan::from_json(&newer), Err(SavedPlanError::NewerFormat { found: 99, supported: 1 }));
-    assert!(matches!(SavedPlan::from_json("{\"format_version\": 1}"), Err(SavedPlanError::Malformed(_))));
+    let newer = saved.to_json().replacen("\"format_version\": 2", "\"format_version\": 99", 1);
+    assert_eq!(SavedPlan::from_json(&newer), Err(SavedPlanError::NewerFormat { found: 99, supported: 2 }));
+    assert!(matches!(SavedPlan::from_json("{\"format_version\": 2}"), Err(SavedPlanError::Malformed(_))));
+    // Format 1 put secrets' digests inside the spec fingerprint: refused, saying what to do.
+    let older = saved.to_json().replacen("\"format_version\": 2", "\"format_version\": 1", 1);
+    assert!(
+        matches!(SavedPlan::from_json(&older), Err(SavedPlanError::Malformed(why)) if why.contains("run `edgeplan plan -o` again"))
+    );
     assert!(matches!(SavedPlan::from_json("not json"), Err(SavedPlanError::Malformed(_))));
     let unknown_action = saved.to_json().replacen("\"action\": \"no-op\"", "\"action\": \"explode\"", 1);
     assert!(matches!(SavedPlan::from_json(&unknown_action), Err(SavedPlanError::Malformed(_))));
 }
 
+fn with_secret(text: &str) -> Vec<Node> {
+    let mut nodes = seed_nodes();
+    let secret = SecretText::new(text).referenced("env:AGENT_SECRET");
+    node_mut(&mut nodes, "consumer.prod.agent").desired.insert(attr::AGENT_SECRET, Expr::lit(Value::Secret(secret)));
+    nodes
+}
+
 #[test]
 fn a_changed_secret_is_another_input_and_never_written() {
-    let with_secret = |text: &str| {
-        let mut nodes = seed_nodes();
-        node_mut(&mut nodes, "consumer.prod.agent")
-            .desired
-            .insert(attr::AGENT_SECRET, Expr::lit(Value::Secret(SecretText::new(text))));
-        nodes
-    };
     let nodes = with_secret("first-agent-secret");
     let fresh = converged(&nodes);
     let saved = saved_plan(&nodes, &fresh);
     assert_eq!(saved.check(STACK, SPEC, &refs(&nodes), &fresh), Ok(()));
     assert!(!saved.to_json().contains("first-agent-secret"));
-    // The same spec text, another secret value: the plan was made from other inputs.
+    // The same spec text, another secret value: the plan was made from other inputs, and the
+    // error says so without a digest.
     let rotated = with_secret("second-agent-secret");
-    assert!(matches!(saved.check(STACK, SPEC, &refs(&rotated), &fresh), Err(SavedPlanError::OtherSpec { .. })));
+    let error = saved.check(STACK, SPEC, &refs(&rotated), &fresh).unwrap_err();
+    assert_eq!(error, SavedPlanError::OtherSecrets);
+    assert!(!error.to_string().contains("sha256"), "{error}");
+}
+
+#[test]
+fn a_saved_plan_holds_no_unsalted_digest_of_a_secret_the_user_chose() {
+    // An unsalted digest of a weak AGENT_SECRET can be brute-forced offline: the spec
+    // fingerprint (printed when a saved plan is refused) does not depend on the secret at all,
+    // and the file's own digest is salted, with a salt of its own.
+    let (first, second) = (with_secret("hunter2"), with_secret("hunter3"));
+    let fresh = converged(&first);
+    let one = saved_plan(&first, &fresh);
+    let other = saved_plan(&second, &fresh);
+    assert_eq!(one.spec_fingerprint, other.spec_fingerprint);
+    assert_ne!(one.secrets_salt, saved_plan(&first, &fresh).secrets_salt, "a fresh salt per file");
+    let json = one.to_json();
+    for digest in
+        [SecretText::new("hunter2").fingerprint(), SecretText::new("hunter2").fingerprint().replace("sha256:", "")]
+    {
+        assert!(!json.contains(&digest), "an unsalted digest in the file");
+    }
+    // The salted digest is reproducible from the file alone (that is how apply checks it).
+    let plan = decide(STACK, &refs(&first), &[], &fresh);
+    let again = SavedPlan::from_plan_salted(&plan, "specs/seed.yaml", SPEC, &refs(&first), &one.secrets_salt);
+    assert_eq!(again.secrets_digest, one.secrets_digest);
+    assert_eq!(SavedPlan::from_json(&json).expect("reads back").check(STACK, SPEC, &refs(&first), &fresh), Ok(()));
 }

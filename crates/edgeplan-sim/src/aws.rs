@@ -212,6 +212,7 @@ fn observe(aws: &SimAws, world: &World, q: &Query<'_>) -> Outcome {
     let region = aws.region(world)?;
     match q.kind {
         NodeKind::LbControllerPolicy => policy(aws, world, q),
+        NodeKind::Vpc => vpc(region, q),
         NodeKind::NlbSubnet => subnet(region, q),
         NodeKind::NlbRouteTable => route_table(region, q),
         NodeKind::NlbRouteTableAssociation => association(region, q),
@@ -256,6 +257,40 @@ fn policy(aws: &SimAws, world: &World, q: &Query<'_>) -> Outcome {
         .with(attr::VERSIONS, strings(policy.versions.iter().map(|v| &v.id)))
         .with(attr::ATTACHED_POLICIES, strings(role.attached_policies.iter()));
     live.owner = owner_of(&policy.tags);
+    present(live)
+}
+
+fn string_pairs(pairs: &[(&str, &str)]) -> Value {
+    Value::from(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<String, String>>())
+}
+
+/// DescribeVpcs by ID, with what creating in it depends on: its main route table (which routes
+/// every subnet without an association of its own), its subnets, and the region's zones.
+fn vpc(region: &AwsRegion, q: &Query<'_>) -> Outcome {
+    let Identity::Adopted { id } = q.identity else { return Ok(Observed::Absent) };
+    let Some(vpc) = region.vpcs.iter().find(|v| &v.id == id) else { return Ok(Observed::Absent) };
+    let subnets: Vec<Value> = region
+        .subnets
+        .iter()
+        .filter(|s| s.vpc_id == vpc.id)
+        .map(|s| {
+            string_pairs(&[
+                (field::ID, &s.id),
+                (field::CIDR, &s.cidr),
+                (field::AVAILABILITY_ZONE, &s.availability_zone),
+                (field::AVAILABILITY_ZONE_ID, &s.availability_zone_id),
+            ])
+        })
+        .collect();
+    let zones: Vec<Value> =
+        region.availability_zones.iter().map(|z| string_pairs(&[(field::NAME, &z.name), (field::ID, &z.id)])).collect();
+    let main = region.route_tables.iter().find(|t| t.main && t.vpc_id == vpc.id);
+    let live = LiveObject::new(&vpc.id)
+        .with(attr::CIDR_BLOCK, vpc.cidr.as_str())
+        .with(attr::ROUTE_TABLE_ID, opt(main.map(|t| t.id.as_str())))
+        .with(attr::ROUTES, Value::List(main.map(|t| t.routes.iter().map(route_map).collect()).unwrap_or_default()))
+        .with(attr::SUBNETS, Value::List(subnets))
+        .with(attr::AVAILABILITY_ZONES, Value::List(zones));
     present(live)
 }
 
@@ -357,7 +392,17 @@ fn nlb(region: &AwsRegion, q: &Query<'_>) -> Outcome {
         .with(attr::SUBNET_IDS, strings(lb.subnet_ids.iter()))
         .with(attr::AVAILABILITY_ZONE_IDS, strings(lb.availability_zone_ids.iter()))
         .with(attr::LISTENERS, Value::List(listeners))
-        .with(attr::TARGET_HEALTH, Value::List(health));
+        .with(attr::TARGET_HEALTH, Value::List(health))
+        .with(
+            attr::ENDPOINT_SERVICE_IDS,
+            strings(
+                region
+                    .endpoint_services
+                    .iter()
+                    .filter(|s| s.network_load_balancer_arns.contains(&lb.arn))
+                    .map(|s| &s.service_id),
+            ),
+        );
     present(live)
 }
 
@@ -690,7 +735,7 @@ fn apply(aws: &SimAws, world: &mut World, op: &Operation, q: &Query<'_>, create:
         NodeKind::VpceSecurityGroup => vpce_sg_apply(aws, world, op, q, create),
         NodeKind::Vpce => vpce_apply(aws, world, op, q, create),
         NodeKind::ConnectionAcceptance => accept(aws, world, q),
-        NodeKind::Nlb | NodeKind::ConsumerSubnets => {
+        NodeKind::Nlb | NodeKind::ConsumerSubnets | NodeKind::Vpc => {
             Err(invalid("OperationNotPermitted", format!("{} is read only: edgeplan does not write it", op.address)))
         }
         other => Err(BackendError::unsupported(format!("{other} is not an AWS resource"))),

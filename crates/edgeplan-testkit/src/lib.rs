@@ -82,8 +82,7 @@ pub fn load_stack_with(spec: &Path, secrets: &dyn SecretSource) -> Stack {
         .collect();
     assert!(errors.is_empty(), "{display} does not lint clean:\n  {}", errors.join("\n  "));
     let spec_value = spec_value.unwrap_or_else(|| panic!("{display} does not parse"));
-    Stack::from_spec(&display, report.source, spec_value, base_dir, secrets)
-        .unwrap_or_else(|e| panic!("{display}: {e}"))
+    Stack::from_spec(&display, report, spec_value, base_dir, secrets).unwrap_or_else(|e| panic!("{display}: {e}"))
 }
 
 /// [`load_stack_with`] the example secrets.

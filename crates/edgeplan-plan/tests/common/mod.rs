@@ -39,13 +39,20 @@ pub const ENVIRONMENT_ID: &str = "3";
 pub const EDGE_ID: &str = "6d4c1a2b-9e8f-4a7b-b6c5-d4e3f2a1b0c9";
 /// The seed's Portainer Deployment runs chisel here (`--tunnel-port`).
 pub const TUNNEL_PORT: i64 = 30776;
-/// The AZ ID both the NLB and the consumer's subnet are in.
+/// The AZ ID both the NLB and the consumer's subnet are in (eu-west-1b in this account).
 pub const SHARED_AZ_ID: &str = "euw1-az2";
+/// The provider VPC the seed spec names.
+pub const PROVIDER_VPC: &str = "vpc-0a1b2c3d4e5f60001";
 
 /// The seed spec compiled, in the resource graph's topological order, with the policy
 /// document inlined as the engine inlines it (the compiler keeps the path).
 pub fn seed_nodes() -> Vec<Node> {
-    let spec = edgeplan_spec::parse(&SourceFile::new("seed.yaml", SPEC)).expect("seed parses");
+    nodes_from(SPEC)
+}
+
+/// [`seed_nodes`] of another spec text (a variant of the seed's).
+pub fn nodes_from(text: &str) -> Vec<Node> {
+    let spec = edgeplan_spec::parse(&SourceFile::new("seed.yaml", text)).expect("the spec parses");
     let mut nodes = compile(&spec);
     for node in nodes.iter_mut().filter(|n| n.kind == NodeKind::LbControllerPolicy) {
         node.desired.insert(attr::POLICY_DOCUMENT, Expr::lit(POLICY));
@@ -202,6 +209,7 @@ fn id_of(node: &Node) -> String {
     let name = node.address.as_str().replace(['.', '_'], "-");
     match node.kind {
         NodeKind::LbControllerPolicy => "arn:aws:iam::123456789012:policy/AWSLoadBalancerControllerIAMPolicy".into(),
+        NodeKind::Vpc => PROVIDER_VPC.into(),
         NodeKind::NlbSubnet => "subnet-0e1d2c3b4a5960001".into(),
         NodeKind::NlbRouteTable => "rtb-0e1d2c3b4a5960002".into(),
         NodeKind::NlbRouteTableAssociation => "rtbassoc-0e1d2c3b4a5960003".into(),
@@ -274,6 +282,11 @@ fn raw_object(node: &Node, resolved: &BTreeMap<Attr, Value>) -> LiveObject {
             live.set(attr::ATTACHED_POLICIES, vec![id_of(node)]);
         }
         NodeKind::NlbSubnet => {
+            // An adopted subnet: the spec names only its ID.
+            if live.get(attr::CIDR_BLOCK).is_none() {
+                live.set(attr::CIDR_BLOCK, "192.168.0.0/24");
+                live.set(attr::AVAILABILITY_ZONE, "eu-west-1b");
+            }
             // AWS adds its own tags next to the ones the spec wants (subset comparison).
             let mut tags = resolved.get(&attr::TAGS).map(Value::string_map).unwrap_or_default();
             tags.insert("Name".into(), "edgeplan-nlb".into());
@@ -283,6 +296,27 @@ fn raw_object(node: &Node, resolved: &BTreeMap<Attr, Value>) -> LiveObject {
             live.set(attr::ROUTE_TABLE_ID, "rtb-0e1d2c3b4a5960002");
             live.set(attr::ROUTE_TABLE_ASSOCIATION, "explicit");
             live.set(attr::ROUTES, Value::List(vec![route("192.168.0.0/16", "local")]));
+        }
+        NodeKind::Vpc => {
+            // Single-tier, as the seed's: the main route table goes to an internet gateway.
+            live.set(attr::CIDR_BLOCK, "192.168.0.0/16");
+            live.set(attr::ROUTE_TABLE_ID, "rtb-0a1b2c3d4e5f60001");
+            live.set(attr::ROUTES, Value::List(vec![route("0.0.0.0/0", "igw-0a1b2c3d4e5f60001")]));
+            live.set(
+                attr::SUBNETS,
+                Value::List(vec![
+                    vpc_subnet("subnet-0e1d2c3b4a5960001", "192.168.0.0/24", "eu-west-1b", SHARED_AZ_ID),
+                    vpc_subnet("subnet-0a1b2c3d4e5f60011", "192.168.32.0/19", "eu-west-1a", "euw1-az1"),
+                ]),
+            );
+            live.set(
+                attr::AVAILABILITY_ZONES,
+                Value::List(vec![
+                    zone("eu-west-1a", "euw1-az1"),
+                    zone("eu-west-1b", SHARED_AZ_ID),
+                    zone("eu-west-1c", "euw1-az3"),
+                ]),
+            );
         }
         NodeKind::NlbRouteTable => {
             live.set(attr::MAIN, false);
@@ -391,6 +425,21 @@ fn raw_object(node: &Node, resolved: &BTreeMap<Attr, Value>) -> LiveObject {
         NodeKind::NlbRouteTableAssociation | NodeKind::EndpointServicePermissions => {}
     }
     live
+}
+
+/// A subnet of a VPC, as the AWS backend reports the VPC's subnets.
+pub fn vpc_subnet(id: &str, cidr: &str, zone: &str, zone_id: &str) -> Value {
+    Value::from(string_map(&[
+        ("id", id),
+        ("cidr", cidr),
+        ("availability_zone", zone),
+        ("availability_zone_id", zone_id),
+    ]))
+}
+
+/// A zone of the region, as the AWS backend reports the VPC's region.
+pub fn zone(name: &str, id: &str) -> Value {
+    Value::from(string_map(&[("name", name), ("id", id)]))
 }
 
 /// A route as the AWS backend reports it.
