@@ -98,7 +98,7 @@ mod tests {
         let mut files = Vec::new();
         files.extend(sources(
             &root.join("crates/edgeplan-plan/src"),
-            &["rules.rs", "decide.rs", "facts.rs", "assumptions.rs", "destroy.rs", "saved.rs"],
+            &["rules.rs", "planned.rs", "decide.rs", "facts.rs", "assumptions.rs", "destroy.rs", "saved.rs"],
         ));
         files.extend(sources(
             &root.join("crates/edgeplan-engine/src"),
