@@ -120,16 +120,9 @@ fn diagnostics_by_address(plan: &Plan) -> BTreeMap<&Address, Vec<&Finding>> {
     by_address
 }
 
-/// The address of findings about the spec as a whole rather than one node (lint findings).
-const SPEC: &str = "spec";
-
-fn is_spec(address: &Address) -> bool {
-    address.as_str() == SPEC
-}
-
-/// Findings about the spec itself, in the plan's order.
+/// Findings about the spec itself (lint's, at the plan's `spec` address), in the plan's order.
 fn spec_findings(plan: &Plan) -> Vec<&Finding> {
-    plan.diagnostics.iter().filter(|d| is_spec(&d.address)).map(|d| &d.finding).collect()
+    plan.diagnostics.iter().filter(|d| d.is_spec()).map(|d| &d.finding).collect()
 }
 
 /// Diagnostics about nodes that are not listed (no planned change, or not in the plan), in
@@ -138,7 +131,7 @@ fn unmatched_diagnostics(plan: &Plan) -> Vec<(&Address, &Finding)> {
     let listed: BTreeSet<&Address> = listed(plan).map(|c| &c.address).collect();
     plan.diagnostics
         .iter()
-        .filter(|d| !listed.contains(&d.address) && !is_spec(&d.address))
+        .filter(|d| !listed.contains(&d.address) && !d.is_spec())
         .map(|d| (&d.address, &d.finding))
         .collect()
 }

@@ -772,7 +772,7 @@ fn spec_findings_are_a_group_of_their_own_with_their_location() {
     let message = "consumer `prod` VPC 192.168.0.0/16 overlaps the provider VPC 192.168.0.0/16";
     let finding = Finding::of(RuleId::VpcCidrOverlap, Some(span), message);
     let help = finding.help.clone();
-    plan.diagnostics.push(diagnostic(Address::from_text("spec"), finding));
+    plan.diagnostics.push(NodeDiagnostic::spec(finding));
     let source = ctx.source.as_ref().expect("the spec");
     let (start, _) = source.range(span);
     let location = format!("specs/seed.yaml:{}:{}", start.line, start.column);

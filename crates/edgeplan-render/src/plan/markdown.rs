@@ -11,7 +11,7 @@ use edgeplan_model::{Action, Address};
 use edgeplan_plan::{Change, Plan};
 
 use super::fields::{Entry, Folded, Line, fields, is_formatting_only};
-use super::{RenderContext, diagnostics_by_address, is_spec, listed, location, phrase, plural, severities_line};
+use super::{RenderContext, diagnostics_by_address, listed, location, phrase, plural, severities_line};
 
 /// The markdown plan: a heading, the count table, diagnostics, the mermaid graph of the
 /// listed changes and one collapsible block per change. Findings about the spec itself are
@@ -39,7 +39,7 @@ pub fn markdown(plan: &Plan, ctx: &RenderContext) -> String {
     let _ = writeln!(out, "| | unchanged (not listed) | {} |", summary.no_op);
 
     let _ = writeln!(out, "\n**Diagnostics:** {}.", severities_line(plan));
-    let (spec, nodes): (Vec<_>, Vec<_>) = plan.diagnostics.iter().partition(|d| is_spec(&d.address));
+    let (spec, nodes): (Vec<_>, Vec<_>) = plan.diagnostics.iter().partition(|d| d.is_spec());
     if !spec.is_empty() {
         out.push_str("\n**Spec findings**\n\n");
         for diagnostic in spec {
