@@ -134,7 +134,8 @@ pub struct ApplyArgs {
     /// Per-kind wait timeout, e.g. `nlb-active=15m` or `targets-healthy=1m30s` (repeatable;
     /// units h, m, s). Kinds: nlb-active, targets-healthy, connection-accepted, vpce-available,
     /// rollout-complete, agent-connected, agent-checked-in, upstream-output (an output a node
-    /// needs that someone fills in later, as the Service's load balancer hostname).
+    /// needs that someone fills in later, as the Service's load balancer hostname), gone (an
+    /// object its controller deletes during a replacement, as the old load balancer).
     #[arg(long, value_name = "KIND=DURATION")]
     pub timeout: Vec<String>,
     /// A spec (YAML or JSON), or a plan saved with `edgeplan plan -o` (applies from any

@@ -342,6 +342,9 @@ catalog! {
     LiveNlbInOtherEndpointService = "EP230", "nlb-in-other-endpoint-service", Error, Live,
         "The tunnel NLB is already behind another VPC endpoint service",
         "delete that endpoint service (or adopt its consumers by hand): an NLB can be behind one endpoint service only";
+    LiveReplacementInterruptsTunnels = "EP231", "replacement-interrupts-tunnels", Warning, Live,
+        "A replacement in this plan recreates the tunnel's path, and agents lose their tunnel until apply finishes",
+        "apply in a maintenance window, or keep the field as it is; edgeplan deletes the old path first (dependents before what they depend on) and builds the new one";
 }
 
 /// The rule with this ID. Every `RuleId` has exactly one catalog entry (tested).

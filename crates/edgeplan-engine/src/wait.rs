@@ -21,6 +21,15 @@ fn is(state: Option<&str>, wanted: &str) -> bool {
 }
 
 pub(crate) fn check(kind: WaitKind, observed: &Observed) -> Check {
+    if kind == WaitKind::Gone {
+        return match observed {
+            Observed::Absent => Check::Ready,
+            Observed::Present(live) => Check::NotYet(match live.text(attr::STATE) {
+                Some(state) => format!("{} still exists ({state})", live.id),
+                None => format!("{} still exists", live.id),
+            }),
+        };
+    }
     let Observed::Present(live) = observed else {
         return Check::NotYet(match kind {
             WaitKind::NlbActive | WaitKind::TargetsHealthy => "no load balancer yet".to_string(),
@@ -69,6 +78,7 @@ pub(crate) fn check(kind: WaitKind, observed: &Observed) -> Check {
         WaitKind::AgentCheckedIn => checked_in(live),
         // Judged per reference, by `upstream`: the subject is whichever node a reference names.
         WaitKind::UpstreamOutput => Check::Ready,
+        WaitKind::Gone => Check::NotYet(format!("{} still exists", live.id)),
     }
 }
 

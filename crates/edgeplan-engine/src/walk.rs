@@ -25,7 +25,8 @@ use std::time::Duration;
 
 use edgeplan_model::attr::Attr;
 use edgeplan_model::{
-    Action, Address, Clock, Expr, Node, Observation, Observed, Reference, ResourceGraph, Role, Subject, Value, WaitKind,
+    Action, Address, Clock, Expr, Identity, Node, Observation, Observed, Reference, ResourceGraph, Role, Subject,
+    Value, WaitKind,
 };
 use edgeplan_plan::{Change, Plan, Shown};
 
@@ -174,19 +175,107 @@ impl Ctx<'_> {
     }
 }
 
-/// What must succeed before a change starts: a create or update waits for the nodes it depends
-/// on, a delete for the deletes of the nodes that depend on it.
+/// The two halves of a change. A replacement is both, as two operations: a backend never
+/// replaces, it creates and deletes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    /// Delete the object (a prune, a destroy, or the old half of a replacement). A replaced
+    /// object a controller made (the NLB) is not deleted by edgeplan: this waits until the
+    /// controller has deleted it.
+    Destroy,
+    /// Create, update, read or wait: everything else.
+    Apply,
+}
+
+type Step<'a> = (&'a Address, Phase);
+
+/// The steps of one change, in the order a replacement runs them: the old object goes first
+/// (its name, CIDR or endpoint service is then free), dependents' old objects before it.
+fn phases(action: Action) -> &'static [Phase] {
+    match action {
+        Action::Delete => &[Phase::Destroy],
+        Action::Replace => &[Phase::Destroy, Phase::Apply],
+        _ => &[Phase::Apply],
+    }
+}
+
+/// What the step does: the change as one backend operation. The new half of a replaced
+/// controller-made object is read (and waited for), as it was made.
+fn step_change(node: &Node, change: &Change, phase: Phase) -> Change {
+    let action = match (change.action, phase) {
+        (_, Phase::Destroy) => Action::Delete,
+        (Action::Replace, Phase::Apply) if node.identity == Identity::ReadOnly => Action::Read,
+        (Action::Replace, Phase::Apply) => Action::Create,
+        (action, Phase::Apply) => action,
+    };
+    Change { action, ..change.clone() }
+}
+
+/// What must succeed before a step starts.
+///
+/// - An apply step waits for the apply steps of what the node depends on, and for the node's
+///   own destroy step when it is replaced.
+/// - A destroy step waits for the destroy steps of everything that depends on it, dependents
+///   first. A controller-made object (read-only) is the exception: it goes *after* the object
+///   it is made from (the NLB after its Service), and whatever depends on it goes before that
+///   object (the endpoint service before the Service: the controller cannot delete an NLB an
+///   endpoint service uses). Anything further up waits until it is gone (the subnet until the
+///   NLB's interfaces have left it).
 fn predecessors<'a>(
     graph: &'a ResourceGraph,
-    change: &'a Change,
+    address: &'a Address,
+    phase: Phase,
     actions: &BTreeMap<&'a Address, Action>,
-) -> Vec<&'a Address> {
-    let deleting = change.action == Action::Delete;
-    let next = if deleting { graph.dependents(&change.address) } else { graph.dependencies(&change.address) };
-    next.unwrap_or_default()
-        .into_iter()
-        .filter(|a| actions.get(a).is_some_and(|action| (*action == Action::Delete) == deleting))
-        .collect()
+) -> Vec<Step<'a>> {
+    let destroys = |a: &Address| actions.get(a).is_some_and(|action| phases(*action).contains(&Phase::Destroy));
+    let applies = |a: &Address| actions.get(a).is_some_and(|action| phases(*action).contains(&Phase::Apply));
+    let read_only = |a: &Address| graph.node(a).is_some_and(|n| n.identity == Identity::ReadOnly);
+    let dependents = |a: &Address| graph.dependents(a).unwrap_or_default();
+    let dependencies = |a: &Address| graph.dependencies(a).unwrap_or_default();
+    let mut before: Vec<Step<'a>> = Vec::new();
+    match phase {
+        Phase::Apply => {
+            before.extend(dependencies(address).into_iter().filter(|d| applies(d)).map(|d| (d, Phase::Apply)));
+            if destroys(address) {
+                before.push((address, Phase::Destroy));
+            }
+        }
+        Phase::Destroy => {
+            if read_only(address) {
+                before.extend(dependencies(address).into_iter().filter(|d| destroys(d)).map(|d| (d, Phase::Destroy)));
+            }
+            // Dependents first, looking through the controller-made objects this one owns.
+            let mut queue: Vec<&'a Address> = dependents(address);
+            let mut seen: BTreeSet<&Address> = BTreeSet::new();
+            while let Some(dependent) = queue.pop() {
+                if !seen.insert(dependent) || !destroys(dependent) {
+                    continue;
+                }
+                let owned = read_only(dependent) && dependencies(dependent).contains(&address);
+                if owned {
+                    queue.extend(dependents(dependent));
+                } else {
+                    before.push((dependent, Phase::Destroy));
+                }
+            }
+            // Controller-made objects further down must be gone first.
+            let mut queue: Vec<&'a Address> = dependents(address);
+            let mut seen: BTreeSet<&Address> = BTreeSet::new();
+            while let Some(next) = queue.pop() {
+                if !seen.insert(next) {
+                    continue;
+                }
+                queue.extend(dependents(next));
+                let direct = dependencies(next).contains(&address);
+                if read_only(next) && destroys(next) && !direct {
+                    before.push((next, Phase::Destroy));
+                }
+            }
+        }
+    }
+    before.sort();
+    before.dedup();
+    before
 }
 
 /// Walk the plan: execute what it decided, wait for what must be ready, and report.
@@ -205,65 +294,85 @@ pub async fn apply(router: &Router, walk: &Walk<'_>, options: &ApplyOptions, pro
     let changes: Vec<&Change> =
         walk.plan.changes.iter().filter(|c| walk.only.is_none_or(|only| only.contains(&c.address))).collect();
     let actions: BTreeMap<&Address, Action> = changes.iter().map(|c| (&c.address, c.action)).collect();
-    let before: BTreeMap<&Address, Vec<&Address>> =
-        changes.iter().map(|c| (&c.address, predecessors(walk.graph, c, &actions))).collect();
-    let priority = heights(&changes, &before);
+    let by_address: BTreeMap<&Address, &Change> = changes.iter().map(|c| (&c.address, *c)).collect();
+    let steps: Vec<Step<'_>> =
+        changes.iter().flat_map(|c| phases(c.action).iter().map(move |phase| (&c.address, *phase))).collect();
+    let before: BTreeMap<Step<'_>, Vec<Step<'_>>> =
+        steps.iter().map(|step| (*step, predecessors(walk.graph, step.0, step.1, &actions))).collect();
+    let priority = heights(&steps, &before);
 
-    let mut status: BTreeMap<&Address, Status> = BTreeMap::new();
-    let mut outputs: BTreeMap<Address, BTreeMap<Attr, Value>> = walk
+    let mut status: BTreeMap<Step<'_>, Status> = BTreeMap::new();
+    // What the plan was decided from: a destroy step looks its object up by these (the old
+    // subnet's ID, the old endpoint's), whatever the walk has replaced since.
+    let observed: Outputs = walk
         .observed
         .iter()
         .filter_map(|o| Some((o.address.clone(), o.result.as_ref().ok()?.live()?.attributes.clone())))
         .collect();
-    let mut running: Vec<(&Address, NodeFuture<'_>)> = Vec::new();
-    let mut started_at: BTreeMap<&Address, Duration> = BTreeMap::new();
+    let mut outputs = observed.clone();
+    let mut running: Vec<(Step<'_>, NodeFuture<'_>)> = Vec::new();
+    let mut started_at: BTreeMap<Step<'_>, Duration> = BTreeMap::new();
     let mut interrupted = false;
     loop {
         if !interrupted {
-            let mut ready: Vec<&Change> = changes
+            let mut ready: Vec<Step<'_>> = steps
                 .iter()
                 .copied()
-                .filter(|c| !status.contains_key(&c.address) && !running.iter().any(|(a, _)| *a == &c.address))
-                .filter(|c| before[&c.address].iter().all(|d| matches!(status.get(d), Some(Status::Succeeded { .. }))))
+                .filter(|step| !status.contains_key(step) && !running.iter().any(|(s, _)| s == step))
+                .filter(|step| before[step].iter().all(|d| matches!(status.get(d), Some(Status::Succeeded { .. }))))
                 .collect();
             // Longest remaining chain first: at a low parallelism the critical path still starts early.
-            ready.sort_by_key(|c| std::cmp::Reverse(priority.get(&c.address).copied().unwrap_or(0)));
-            for change in ready {
+            ready.sort_by_key(|step| std::cmp::Reverse(priority.get(step).copied().unwrap_or(0)));
+            for step in ready {
                 if running.len() >= options.parallelism.max(1) {
                     break;
                 }
-                let Some(node) = walk.graph.node(&change.address) else { continue };
-                ctx.emit(Event::Started { address: change.address.clone(), action: change.action });
-                started_at.insert(&change.address, ctx.at());
-                let future: NodeFuture<'_> = Box::pin(run_node(&ctx, node, change, outputs.clone()));
-                running.push((&change.address, future));
+                let Some(node) = walk.graph.node(step.0) else { continue };
+                let change = step_change(node, by_address[step.0], step.1);
+                ctx.emit(Event::Started { address: step.0.clone(), action: change.action });
+                started_at.insert(step, ctx.at());
+                let future: NodeFuture<'_> = match step.1 {
+                    Phase::Destroy if node.identity == Identity::ReadOnly => {
+                        Box::pin(wait_gone(&ctx, node, observed.clone()))
+                    }
+                    Phase::Destroy => Box::pin(run_node(&ctx, node, change, observed.clone())),
+                    Phase::Apply => Box::pin(run_node(&ctx, node, change, outputs.clone())),
+                };
+                running.push((step, future));
             }
         }
         if running.is_empty() {
             break;
         }
-        let Some((address, result)) = next_finished(&mut running, &ctx.stop).await else {
+        let Some((step, result)) = next_finished(&mut running, &ctx.stop).await else {
             interrupted = true;
             break;
         };
-        let action = actions.get(address).copied().unwrap_or(Action::NoOp);
+        let action = match walk.graph.node(step.0) {
+            Some(node) => step_change(node, by_address[step.0], step.1).action,
+            None => by_address[step.0].action,
+        };
         match result {
             Ok(done) => {
                 let finished = ctx.at();
-                let started = started_at.get(address).copied().unwrap_or_default();
+                let started = started_at.get(&step).copied().unwrap_or_default();
                 outputs.extend(done.refreshed);
-                outputs.insert(address.clone(), done.outputs);
-                status.insert(address, Status::Succeeded { started, finished });
-                ctx.emit(Event::Succeeded { address: address.clone(), action, took: finished.saturating_sub(started) });
+                if step.1 == Phase::Apply {
+                    outputs.insert(step.0.clone(), done.outputs);
+                }
+                status.insert(step, Status::Succeeded { started, finished });
+                ctx.emit(Event::Succeeded { address: step.0.clone(), action, took: finished.saturating_sub(started) });
             }
             Err(error) => {
-                ctx.emit(Event::Failed { address: address.clone(), error: error.clone() });
-                status.insert(address, Status::Failed { error });
+                ctx.emit(Event::Failed { address: step.0.clone(), error: error.clone() });
+                status.insert(step, Status::Failed { error });
                 // Everything after it in this walk is skipped now, pointing at the root cause.
-                for change in &changes {
-                    if !status.contains_key(&change.address) && comes_after(&change.address, address, &before) {
-                        ctx.emit(Event::Skipped { address: change.address.clone(), root: address.clone() });
-                        status.insert(&change.address, Status::Skipped { root: address.clone() });
+                for later in &steps {
+                    if !status.contains_key(later) && comes_after(*later, step, &before) {
+                        if later.0 != step.0 {
+                            ctx.emit(Event::Skipped { address: later.0.clone(), root: step.0.clone() });
+                        }
+                        status.insert(*later, Status::Skipped { root: step.0.clone() });
                     }
                 }
             }
@@ -279,26 +388,42 @@ pub async fn apply(router: &Router, walk: &Walk<'_>, options: &ApplyOptions, pro
         .map(|c| Outcome {
             address: c.address.clone(),
             action: c.action,
-            status: status.remove(&c.address).unwrap_or(Status::NotRun),
+            status: combined(phases(c.action).iter().map(|phase| status.remove(&(&c.address, *phase)))),
         })
         .collect();
     ApplyReport { outcomes, makespan, mutations: ctx.mutations.get(), interrupted }
 }
 
-/// Poll every running node future; return the first that finishes. `None` once the fault
+/// One change's status from its steps': a failure or skip of either step is the change's; it
+/// succeeded when every step did, from the first one's start to the last one's end.
+fn combined(statuses: impl Iterator<Item = Option<Status>>) -> Status {
+    let mut span: Option<(Duration, Duration)> = None;
+    for status in statuses {
+        match status {
+            Some(Status::Succeeded { started, finished }) => {
+                span = Some(span.map_or((started, finished), |(first, _)| (first, finished)));
+            }
+            Some(other) => return other,
+            None => return Status::NotRun,
+        }
+    }
+    span.map_or(Status::NotRun, |(started, finished)| Status::Succeeded { started, finished })
+}
+
+/// Poll every running step's future; return the first that finishes. `None` once the fault
 /// hook asked to stop (the remaining futures are dropped mid-flight, like a killed process).
 async fn next_finished<'a>(
-    running: &mut Vec<(&'a Address, NodeFuture<'a>)>,
+    running: &mut Vec<(Step<'a>, NodeFuture<'a>)>,
     stop: &Cell<bool>,
-) -> Option<(&'a Address, NodeResult)> {
+) -> Option<(Step<'a>, NodeResult)> {
     std::future::poll_fn(|cx| {
         for index in 0..running.len() {
             if stop.get() {
                 return Poll::Ready(None);
             }
             if let Poll::Ready(result) = running[index].1.as_mut().poll(cx) {
-                let (address, _) = running.swap_remove(index);
-                return Poll::Ready(Some((address, result)));
+                let (step, _) = running.swap_remove(index);
+                return Poll::Ready(Some((step, result)));
             }
         }
         if stop.get() { Poll::Ready(None) } else { Poll::Pending }
@@ -306,39 +431,36 @@ async fn next_finished<'a>(
     .await
 }
 
-fn comes_after(node: &Address, root: &Address, before: &BTreeMap<&Address, Vec<&Address>>) -> bool {
-    let mut stack: Vec<&Address> = before.get(node).cloned().unwrap_or_default();
+fn comes_after<'a>(step: Step<'a>, root: Step<'a>, before: &BTreeMap<Step<'a>, Vec<Step<'a>>>) -> bool {
+    let mut stack: Vec<Step<'a>> = before.get(&step).cloned().unwrap_or_default();
     let mut seen = BTreeSet::new();
     while let Some(next) = stack.pop() {
         if next == root {
             return true;
         }
         if seen.insert(next) {
-            stack.extend(before.get(next).into_iter().flatten().copied());
+            stack.extend(before.get(&next).into_iter().flatten().copied());
         }
     }
     false
 }
 
-/// Longest chain of nodes that wait on each node (itself included).
-fn heights<'a>(
-    changes: &[&'a Change],
-    before: &BTreeMap<&'a Address, Vec<&'a Address>>,
-) -> BTreeMap<&'a Address, usize> {
-    let mut height: BTreeMap<&Address, usize> = BTreeMap::new();
+/// Longest chain of steps that wait on each step (itself included).
+fn heights<'a>(steps: &[Step<'a>], before: &BTreeMap<Step<'a>, Vec<Step<'a>>>) -> BTreeMap<Step<'a>, usize> {
+    let mut height: BTreeMap<Step<'a>, usize> = BTreeMap::new();
     // Iterate until stable so any order is right. Each pass is linear; graphs are shallow.
-    for _ in 0..changes.len().max(1) {
+    for _ in 0..steps.len().max(1) {
         let mut changed = false;
-        for change in changes.iter().rev() {
-            let own = height.get(&change.address).copied().unwrap_or(1).max(1);
-            for predecessor in &before[&change.address] {
-                let entry = height.entry(predecessor).or_insert(1);
+        for step in steps.iter().rev() {
+            let own = height.get(step).copied().unwrap_or(1).max(1);
+            for predecessor in &before[step] {
+                let entry = height.entry(*predecessor).or_insert(1);
                 if *entry < own + 1 {
                     *entry = own + 1;
                     changed = true;
                 }
             }
-            height.entry(&change.address).or_insert(1);
+            height.entry(*step).or_insert(1);
         }
         if !changed {
             break;
@@ -356,8 +478,8 @@ fn resolve(node: &Node, change: &Change, outputs: &Outputs) -> Result<BTreeMap<A
     if !change.action.mutates() {
         return Ok(attributes);
     }
-    // A delete acts on the object as observed: references (to upstream nodes that may be gone)
-    // are not resolved.
+    // A delete acts on the object as observed: its references are what was observed when the
+    // plan was made (upstream nodes may be gone or replaced since), never a placeholder.
     let references = change.action != Action::Delete;
     let decl = node.kind.decl();
     for (field, expr) in &node.desired {
@@ -373,7 +495,11 @@ fn resolve(node: &Node, change: &Change, outputs: &Outputs) -> Result<BTreeMap<A
                 });
             }
             Expr::Lit(value) => value.clone(),
-            Expr::Ref(_) if !references => continue,
+            // A delete is given the object as observed when the plan was made.
+            Expr::Ref(reference) if !references => match output(outputs, reference) {
+                Some(value) => value.clone(),
+                None => continue,
+            },
             Expr::Ref(reference) => {
                 // Only reachable if the upstream node is not in the graph: a declared output
                 // that is not there yet was waited for first.
@@ -411,7 +537,15 @@ fn resolve(node: &Node, change: &Change, outputs: &Outputs) -> Result<BTreeMap<A
     Ok(attributes)
 }
 
-async fn run_node<'a>(ctx: &'a Ctx<'a>, node: &'a Node, change: &'a Change, mut outputs: Outputs) -> NodeResult {
+/// A replaced object its controller made (the NLB, once its Service is deleted): wait until
+/// the controller has deleted it, looking it up as it was when the plan was made.
+async fn wait_gone<'a>(ctx: &'a Ctx<'a>, node: &'a Node, observed: Outputs) -> NodeResult {
+    wait(ctx, &node.address, node, WaitKind::Gone, &observed).await?;
+    Ok(Done { outputs: BTreeMap::new(), refreshed: Outputs::new() })
+}
+
+async fn run_node<'a>(ctx: &'a Ctx<'a>, node: &'a Node, change: Change, mut outputs: Outputs) -> NodeResult {
+    let change = &change;
     // A delete acts on the object as observed; everything else needs what it references, and
     // an apply also needs it to look the object up and wait for it.
     let mut refreshed = Outputs::new();

@@ -14,7 +14,7 @@ use edgeplan_plan::{Plan, Reason};
 use edgeplan_sim::{SimConnector, SimWorld};
 use edgeplan_testkit::recording::{Call, RecordingConnector};
 use edgeplan_testkit::{
-    converged, fleet_stack, load_stack, path, plan_and_apply, run, seed_stack, session, sim, world,
+    converged, edited_stack, fleet_stack, path, plan_and_apply, run, seed_stack, session, sim, world,
 };
 
 fn seed() -> (Session, Arc<SimWorld>) {
@@ -184,27 +184,15 @@ fn a_failure_in_one_consumer_stops_only_its_dependents() {
 /// The fleet spec without one consumer (and without the allowed principal of its account, when
 /// given), written next to the example's policies.
 fn fleet_without(consumer: &str, principal: Option<&str>) -> (tempfile::TempDir, Stack) {
-    let text = std::fs::read_to_string(path("specs/fleet.yaml")).expect("the fleet spec");
-    let start = text.find(&format!("\n    - name: {consumer}\n")).expect("the consumer is in the fleet spec") + 1;
-    let end = text[start..].find("\n    - name: ").map_or(text.len(), |i| start + i + 1);
-    let mut reduced = format!("{}{}", &text[..start], &text[end..]);
-    if let Some(principal) = principal {
-        reduced = reduced.replace(&format!("        - {principal}\n"), "");
-    }
-    let dir = tempfile::tempdir().expect("a temp dir");
-    copy_policies(dir.path());
-    let spec = dir.path().join("fleet.yaml");
-    std::fs::write(&spec, reduced).expect("write the reduced spec");
-    let stack = load_stack(&spec);
-    (dir, stack)
-}
-
-fn copy_policies(dir: &std::path::Path) {
-    std::fs::create_dir_all(dir.join("policies")).expect("mkdir");
-    for entry in std::fs::read_dir(path("specs/policies")).expect("the example policies") {
-        let entry = entry.expect("an entry");
-        std::fs::copy(entry.path(), dir.join("policies").join(entry.file_name())).expect("copy a policy");
-    }
+    edited_stack("specs/fleet.yaml", |text| {
+        let start = text.find(&format!("\n    - name: {consumer}\n")).expect("the consumer is in the fleet spec") + 1;
+        let end = text[start..].find("\n    - name: ").map_or(text.len(), |i| start + i + 1);
+        let mut reduced = format!("{}{}", &text[..start], &text[end..]);
+        if let Some(principal) = principal {
+            reduced = reduced.replace(&format!("        - {principal}\n"), "");
+        }
+        reduced
+    })
 }
 
 #[test]
@@ -252,13 +240,11 @@ fn a_consumer_removed_from_the_spec_is_pruned_and_the_rest_still_verifies() {
 #[test]
 fn destroying_with_every_consumer_removed_still_removes_everything_the_stack_owns() {
     let (_, world) = converged("specs/seed.yaml", "testdata/worlds/seed.yaml");
-    let text = std::fs::read_to_string(path("specs/seed.yaml")).expect("the seed spec");
-    let dir = tempfile::tempdir().expect("a temp dir");
-    copy_policies(dir.path());
-    let spec = dir.path().join("seed.yaml");
-    let start = text.find("  consumers:").expect("the seed has consumers");
-    std::fs::write(&spec, format!("{}  consumers: []\n", &text[..start])).expect("write the reduced spec");
-    let session = session(load_stack(&spec), &world);
+    let (_dir, reduced) = edited_stack("specs/seed.yaml", |text| {
+        let start = text.find("  consumers:").expect("the seed has consumers");
+        format!("{}  consumers: []\n", &text[..start])
+    });
+    let session = session(reduced, &world);
     let planned = run(&session, session.plan_destroy());
     assert!(
         planned.plan.changes.iter().any(|c| c.address.as_str() == "consumer.prod.vpce" && c.action == Action::Delete)
@@ -431,17 +417,14 @@ fn an_unread_secret_never_reaches_a_backend() {
 
 /// The seed spec with each `(from, to)` replaced once, written next to the example's policies.
 fn seed_variant(edits: &[(&str, &str)]) -> (tempfile::TempDir, Stack) {
-    let mut text = std::fs::read_to_string(path("specs/seed.yaml")).expect("the seed spec");
-    for (from, to) in edits {
-        assert!(text.contains(from), "the seed spec has no `{from}`");
-        text = text.replacen(from, to, 1);
-    }
-    let dir = tempfile::tempdir().expect("a temp dir");
-    copy_policies(dir.path());
-    let spec = dir.path().join("seed.yaml");
-    std::fs::write(&spec, text).expect("write the spec");
-    let stack = load_stack(&spec);
-    (dir, stack)
+    edited_stack("specs/seed.yaml", |text| {
+        let mut text = text.to_string();
+        for (from, to) in edits {
+            assert!(text.contains(from), "the seed spec has no `{from}`");
+            text = text.replacen(from, to, 1);
+        }
+        text
+    })
 }
 
 /// `severity CODE address` of each diagnostic.

@@ -257,10 +257,14 @@ pub enum WaitKind {
     /// it in later (the LB controller sets the Service's `status.loadBalancer` once it has built
     /// the NLB). Declared by no kind: the executor waits for it before any node that needs it.
     UpstreamOutput,
+    /// An object someone else deletes is gone (the load balancer the controller deletes once
+    /// its Service is, before the subnet it sits in can go). Declared by no kind: the executor
+    /// waits for it where a replacement recreates such an object.
+    Gone,
 }
 
 impl WaitKind {
-    pub const ALL: [WaitKind; 8] = [
+    pub const ALL: [WaitKind; 9] = [
         WaitKind::NlbActive,
         WaitKind::TargetsHealthy,
         WaitKind::ConnectionAccepted,
@@ -269,6 +273,7 @@ impl WaitKind {
         WaitKind::AgentConnected,
         WaitKind::AgentCheckedIn,
         WaitKind::UpstreamOutput,
+        WaitKind::Gone,
     ];
 
     pub fn name(self) -> &'static str {
@@ -281,6 +286,7 @@ impl WaitKind {
             WaitKind::AgentConnected => "agent-connected",
             WaitKind::AgentCheckedIn => "agent-checked-in",
             WaitKind::UpstreamOutput => "upstream-output",
+            WaitKind::Gone => "gone",
         }
     }
 
@@ -295,6 +301,7 @@ impl WaitKind {
             WaitKind::AgentConnected => "agent tunnel connected",
             WaitKind::AgentCheckedIn => "agent checked in",
             WaitKind::UpstreamOutput => "upstream output",
+            WaitKind::Gone => "gone",
         }
     }
 
@@ -304,7 +311,7 @@ impl WaitKind {
     pub fn default_timeout(self) -> Duration {
         Duration::from_secs(match self {
             WaitKind::UpstreamOutput => 20 * 60,
-            WaitKind::NlbActive | WaitKind::TargetsHealthy | WaitKind::VpceAvailable => 10 * 60,
+            WaitKind::NlbActive | WaitKind::TargetsHealthy | WaitKind::VpceAvailable | WaitKind::Gone => 10 * 60,
             WaitKind::ConnectionAccepted
             | WaitKind::RolloutComplete
             | WaitKind::AgentConnected
@@ -438,7 +445,9 @@ static NLB_ROUTE_TABLE_ASSOCIATION: KindDecl = KindDecl {
     type_name: "aws_route_table_association",
     address_name: "nlb_route_table_association",
     scope: ScopeKind::Aws,
-    desired: &[compared(SUBNET_ID), compared(ROUTE_TABLE_ID)],
+    // An association belongs to one subnet (ReplaceRouteTableAssociation changes its table,
+    // never its subnet): a new subnet gets a new association.
+    desired: &[immutable(SUBNET_ID), compared(ROUTE_TABLE_ID)],
     lookup: &[SUBNET_ID],
     observed: &[],
     derived: &[],
@@ -502,7 +511,10 @@ static TUNNEL_SERVICE: KindDecl = KindDecl {
         compared(PORT),
         compared(TARGET_PORT),
         as_subset(ANNOTATIONS),
-        compared(SUBNET_ID),
+        // The NLB's subnet cannot change in place: ELBv2 SetSubnets on a Network Load Balancer
+        // must keep every subnet already enabled, so a new subnet in the same zone means a new
+        // load balancer, which the controller builds only for a new Service.
+        immutable(SUBNET_ID),
         as_subset(SELECTOR),
     ],
     lookup: &[NAMESPACE],
@@ -574,7 +586,9 @@ static ENDPOINT_SERVICE: KindDecl = KindDecl {
     type_name: "aws_vpc_endpoint_service",
     address_name: "endpoint_service",
     scope: ScopeKind::Aws,
-    desired: &[compared(NETWORK_LOAD_BALANCER_ARN), compared(ACCEPTANCE_REQUIRED)],
+    // A load balancer cannot be deleted while an endpoint service uses it, and a service keeps
+    // at least one: a new NLB means a new endpoint service (and new endpoints for it).
+    desired: &[immutable(NETWORK_LOAD_BALANCER_ARN), compared(ACCEPTANCE_REQUIRED)],
     lookup: &[],
     observed: &[SERVICE_ID, SERVICE_NAME, STATE, AVAILABILITY_ZONE_IDS],
     derived: &[],
@@ -589,7 +603,7 @@ static ENDPOINT_SERVICE_PERMISSIONS: KindDecl = KindDecl {
     type_name: "aws_vpc_endpoint_service_permissions",
     address_name: "endpoint_service_permissions",
     scope: ScopeKind::Aws,
-    desired: &[compared(SERVICE_ID), as_set(ALLOWED_PRINCIPALS)],
+    desired: &[immutable(SERVICE_ID), as_set(ALLOWED_PRINCIPALS)],
     lookup: &[SERVICE_ID],
     observed: &[],
     derived: &[],
@@ -658,7 +672,8 @@ static CONNECTION_ACCEPTANCE: KindDecl = KindDecl {
     type_name: "aws_vpc_endpoint_connection_accepter",
     address_name: "connection_acceptance",
     scope: ScopeKind::Aws,
-    desired: &[compared(SERVICE_ID), compared(VPC_ENDPOINT_ID), compared(ACCEPTED)],
+    // An acceptance is of one endpoint's connection to one service.
+    desired: &[immutable(SERVICE_ID), immutable(VPC_ENDPOINT_ID), compared(ACCEPTED)],
     lookup: &[SERVICE_ID, VPC_ENDPOINT_ID],
     observed: &[STATE, VPC_ENDPOINT_OWNER],
     derived: &[ACCEPTED],

@@ -16,11 +16,13 @@ use crate::model::{Change, FORMAT_VERSION, Plan, Reason, Shown, fingerprint};
 pub fn decide(stack: &str, nodes: &[&Node], orphans: &[&Node], observations: &[Observation]) -> Plan {
     let observed: BTreeMap<&Address, &Observation> = observations.iter().map(|o| (&o.address, o)).collect();
     let mut planned_outputs: BTreeMap<Address, BTreeMap<Attr, Shown>> = BTreeMap::new();
+    let mut actions: BTreeMap<Address, Action> = BTreeMap::new();
     let mut changes = Vec::with_capacity(nodes.len() + orphans.len());
     for node in nodes {
         let observation = observed.get(&node.address).copied();
-        let change = decide_node(node, observation, &planned_outputs);
+        let change = decide_node(node, observation, &planned_outputs, &actions);
         planned_outputs.insert(node.address.clone(), outputs_after(node, observation, &change));
+        actions.insert(node.address.clone(), change.action);
         changes.push(change);
     }
     for orphan in orphans {
@@ -62,10 +64,17 @@ fn prune(node: &Node, observation: Option<&Observation>) -> Change {
     change
 }
 
+/// Whether the plan makes a new object at `upstream`: anything that must refer to exactly
+/// that object (a field that cannot change in place) is replaced with it.
+fn renews(actions: &BTreeMap<Address, Action>, upstream: &Address) -> bool {
+    matches!(actions.get(upstream), Some(Action::Replace | Action::Create))
+}
+
 fn decide_node(
     node: &Node,
     observation: Option<&Observation>,
     outputs: &BTreeMap<Address, BTreeMap<Attr, Shown>>,
+    actions: &BTreeMap<Address, Action>,
 ) -> Change {
     let mut change = new_change(node, observation);
     change.after = resolve(node, outputs);
@@ -79,6 +88,20 @@ fn decide_node(
         Some(Ok(Observed::Present(live))) => Some(live),
     };
     if node.identity == Identity::ReadOnly {
+        // Made by a controller from a node this plan replaces (the NLB from its Service): the
+        // controller deletes it and builds another, so it is replaced too, by them.
+        let decl = node.kind.decl();
+        let recreated = node
+            .references()
+            .filter(|(attribute, _)| decl.desired_decl(*attribute).is_some_and(|d| d.role != Role::Ordering))
+            .map(|(_, reference)| &reference.node)
+            .find(|upstream| actions.get(*upstream) == Some(&Action::Replace));
+        if let (Some(upstream), Some(live)) = (recreated, live) {
+            change.action = Action::Replace;
+            change.reasons.push(Reason::RecreatedBy { upstream: upstream.clone() });
+            change.before = before_of(node, live);
+            return change;
+        }
         change.action = Action::Read;
         change.reasons.push(Reason::ManagedElsewhere);
         if let Some(live) = live {
@@ -99,10 +122,18 @@ fn decide_node(
         let Some(wanted) = change.after.get(field) else { continue };
         let before = change.before.get(field).cloned().unwrap_or(Shown::Known(Value::Null));
         let reason = match (wanted, node.literal(desired.attr)) {
-            (Shown::KnownAfterApply, _) => Some(Reason::UpstreamChanging {
-                field: field.to_string(),
-                upstream: node.referenced(desired.attr).cloned().unwrap_or_else(|| node.address.clone()),
-            }),
+            (Shown::KnownAfterApply, _) => {
+                let upstream = node.referenced(desired.attr).cloned().unwrap_or_else(|| node.address.clone());
+                let field = field.to_string();
+                if desired.role == Role::Immutable
+                    && renews(actions, &upstream)
+                    && !matches!(node.identity, Identity::Adopted { .. })
+                {
+                    Some(Reason::UpstreamReplaced { field, upstream })
+                } else {
+                    Some(Reason::UpstreamChanging { field, upstream })
+                }
+            }
             // A secret whose reference could not be read is not compared (its diagnostic stops
             // the plan).
             (_, Some(Value::SecretRef(_))) => None,
@@ -117,7 +148,11 @@ fn decide_node(
         };
         change.reasons.extend(reason);
     }
-    change.action = if change.reasons.iter().any(|r| matches!(r, Reason::ForcesReplacement { .. })) {
+    change.action = if change
+        .reasons
+        .iter()
+        .any(|r| matches!(r, Reason::ForcesReplacement { .. } | Reason::UpstreamReplaced { .. }))
+    {
         Action::Replace
     } else if change.reasons.is_empty() {
         change.reasons.push(Reason::InSync);

@@ -42,6 +42,12 @@ pub enum Reason {
     ForcesReplacement { field: String },
     /// A field depends on another node's output that is not known yet.
     UpstreamChanging { field: String, upstream: Address },
+    /// A field that cannot change in place refers to a node this plan replaces (or creates):
+    /// this object is replaced with it.
+    UpstreamReplaced { field: String, upstream: Address },
+    /// Made by a controller from `upstream`, which this plan replaces: the controller deletes
+    /// this object and makes a new one (the NLB, when its Service is recreated).
+    RecreatedBy { upstream: Address },
     /// Created by someone else (the LB controller): edgeplan reads it and waits for it.
     ManagedElsewhere,
     /// Live state matches the spec.
@@ -70,6 +76,8 @@ impl Reason {
             Reason::Drift { .. } => "drift",
             Reason::ForcesReplacement { .. } => "forces-replacement",
             Reason::UpstreamChanging { .. } => "upstream-changing",
+            Reason::UpstreamReplaced { .. } => "upstream-replaced",
+            Reason::RecreatedBy { .. } => "recreated-by-controller",
             Reason::ManagedElsewhere => "managed-elsewhere",
             Reason::InSync => "in-sync",
             Reason::Unobservable => "unobservable",
@@ -91,6 +99,18 @@ impl fmt::Display for Reason {
             Reason::ForcesReplacement { field } => write!(f, "`{field}` cannot change in place (forces replacement)"),
             Reason::UpstreamChanging { field, upstream } => {
                 write!(f, "`{field}` depends on {upstream}, which changes in this plan")
+            }
+            Reason::UpstreamReplaced { field, upstream } => {
+                write!(
+                    f,
+                    "`{field}` refers to {upstream}, which is replaced, and cannot change in place (forces replacement)"
+                )
+            }
+            Reason::RecreatedBy { upstream } => {
+                write!(
+                    f,
+                    "made by its controller from {upstream}, which is replaced: the controller deletes it and builds a new one"
+                )
             }
             Reason::ManagedElsewhere => {
                 f.write_str("created by the AWS Load Balancer Controller; edgeplan waits for it")

@@ -14,7 +14,7 @@
 //! "cannot tell", never a panic. They find the nodes they compare with through references, or
 //! as the sibling of a kind on the same side.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use edgeplan_diag::{Finding, RuleId, Severity};
 use edgeplan_model::attr::{self, Attr, field};
@@ -137,6 +137,72 @@ pub fn live_rules(
         for finding in findings {
             push(&mut out, finding);
         }
+    }
+    out.extend(interrupted_tunnels(nodes, changes));
+    out
+}
+
+/// EP231: on each field that forces a replacement whose cascade recreates the tunnel's path
+/// (the NLB, the endpoint service or a consumer's endpoint), which agents lose their tunnel.
+fn interrupted_tunnels(nodes: &[&Node], changes: &[Change]) -> Vec<NodeDiagnostic> {
+    let replaced: BTreeSet<&Address> =
+        changes.iter().filter(|c| c.action == Action::Replace).map(|c| &c.address).collect();
+    let on_path = |kind: NodeKind| matches!(kind, NodeKind::Nlb | NodeKind::EndpointService | NodeKind::Vpce);
+    let mut dependents: BTreeMap<&Address, Vec<&Address>> = BTreeMap::new();
+    for node in nodes {
+        for (_, reference) in node.references() {
+            dependents.entry(&reference.node).or_default().push(&node.address);
+        }
+    }
+    let mut out = Vec::new();
+    for change in changes.iter().filter(|c| c.action == Action::Replace) {
+        let Some(field) = change.reasons.iter().find_map(|r| match r {
+            Reason::ForcesReplacement { field } => Some(field),
+            _ => None,
+        }) else {
+            continue;
+        };
+        // Everything replaced because of this change, following references.
+        let mut reached: BTreeSet<&Address> = BTreeSet::new();
+        let mut queue = vec![&change.address];
+        while let Some(next) = queue.pop() {
+            for dependent in dependents.get(next).into_iter().flatten() {
+                if replaced.contains(dependent) && reached.insert(dependent) {
+                    queue.push(dependent);
+                }
+            }
+        }
+        let mut path: Vec<&Address> = reached
+            .iter()
+            .copied()
+            .chain(std::iter::once(&change.address))
+            .filter(|a| a.kind().is_some_and(on_path))
+            .collect();
+        path.sort_by_key(|a| (a.kind().map(NodeKind::rank), *a));
+        let path: Vec<String> = path.iter().map(|a| a.to_string()).collect();
+        if path.is_empty() {
+            continue;
+        }
+        let consumers: BTreeSet<&str> =
+            reached.iter().filter(|a| a.kind() == Some(NodeKind::Vpce)).filter_map(|a| a.consumer_name()).collect();
+        let who = if consumers.is_empty() {
+            "every agent".to_string()
+        } else {
+            format!("the agents of {}", consumers.into_iter().collect::<Vec<_>>().join(", "))
+        };
+        out.push(NodeDiagnostic {
+            address: change.address.clone(),
+            finding: Finding::of(
+                RuleId::LiveReplacementInterruptsTunnels,
+                None,
+                format!(
+                    "replacing {} for `{field}` recreates the tunnel's path ({}): {who} lose their tunnel from the \
+                     old endpoints' deletion until the new ones are accepted",
+                    change.address,
+                    path.join(", ")
+                ),
+            ),
+        });
     }
     out
 }
@@ -337,10 +403,10 @@ fn tunnel_service_rules(view: &View<'_, '_>, node: &Node, live: Option<&LiveObje
 fn sets_ports(change: Option<&Change>) -> bool {
     let Some(change) = change else { return false };
     let port = |field: &str| field == attr::PORT.name() || field == attr::TARGET_PORT.name();
-    change.action == Action::Create
+    matches!(change.action, Action::Create | Action::Replace)
         || change.reasons.iter().any(|r| match r {
             Reason::Drift { field } | Reason::ForcesReplacement { field } => port(field),
-            Reason::UpstreamChanging { field, .. } => port(field),
+            Reason::UpstreamChanging { field, .. } | Reason::UpstreamReplaced { field, .. } => port(field),
             _ => false,
         })
 }

@@ -90,6 +90,25 @@ pub fn load_stack(spec: &Path) -> Stack {
     load_stack_with(spec, &FixedSecrets::examples())
 }
 
+/// An example spec (`spec`, relative to the repository) edited by `edit`, written with the
+/// policy documents it references into a temporary directory (kept alive by the returned
+/// handle) and loaded as [`load_stack`] does: a user's next version of the spec.
+pub fn edited_stack(spec: &str, edit: impl FnOnce(&str) -> String) -> (tempfile::TempDir, Stack) {
+    let original = std::fs::read_to_string(path(spec)).unwrap_or_else(|e| panic!("reading {spec}: {e}"));
+    let edited = edit(&original);
+    assert_ne!(edited, original, "the edit changes {spec}");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    std::fs::create_dir_all(dir.path().join("policies")).expect("mkdir");
+    for entry in std::fs::read_dir(path("specs/policies")).expect("the example policies") {
+        let entry = entry.expect("an entry");
+        std::fs::copy(entry.path(), dir.path().join("policies").join(entry.file_name())).expect("copy a policy");
+    }
+    let file = dir.path().join(Path::new(spec).file_name().expect("a file name"));
+    std::fs::write(&file, edited).expect("write the edited spec");
+    let stack = load_stack(&file);
+    (dir, stack)
+}
+
 pub fn seed_stack() -> Stack {
     load_stack(&path("specs/seed.yaml"))
 }

@@ -175,12 +175,13 @@ fn changed(change: &Change, width: usize) -> Fields {
             Reason::Drift { field } | Reason::UpstreamChanging { field, .. } | Reason::VersionLimit { field } => {
                 named.insert(field);
             }
-            Reason::ForcesReplacement { field } => {
+            Reason::ForcesReplacement { field } | Reason::UpstreamReplaced { field, .. } => {
                 named.insert(field);
                 forcing.insert(field);
             }
             Reason::NotFound
             | Reason::ManagedElsewhere
+            | Reason::RecreatedBy { .. }
             | Reason::InSync
             | Reason::Unobservable
             | Reason::OwnedByStack

@@ -131,7 +131,10 @@ fn reason(reason: &Reason) -> ReasonJson<'_> {
         Reason::Drift { field } | Reason::ForcesReplacement { field } | Reason::VersionLimit { field } => {
             (Some(field.as_str()), None)
         }
-        Reason::UpstreamChanging { field, upstream } => (Some(field.as_str()), Some(upstream.as_str())),
+        Reason::UpstreamChanging { field, upstream } | Reason::UpstreamReplaced { field, upstream } => {
+            (Some(field.as_str()), Some(upstream.as_str()))
+        }
+        Reason::RecreatedBy { upstream } => (None, Some(upstream.as_str())),
         Reason::NotFound
         | Reason::ManagedElsewhere
         | Reason::InSync
