@@ -113,7 +113,15 @@ impl Session {
         };
         if !destroy {
             self.stack.label(&mut plan.diagnostics);
-            plan.diagnostics.extend(self.stack.diagnostics());
+            // A plan with nothing to do does not repeat the spec's notes (things that are fine,
+            // such as overlapping VPCs PrivateLink does not mind); warnings always stand.
+            let acts = plan.changes.iter().any(|c| c.action.mutates());
+            plan.diagnostics.extend(
+                self.stack
+                    .diagnostics()
+                    .into_iter()
+                    .filter(|d| acts || !d.is_spec() || d.finding.severity > edgeplan_diag::Severity::Note),
+            );
         }
         plan.diagnostics.extend(diagnostics);
         let graph = execution_graph(&self.stack.graph, &discovery.orphans);
