@@ -94,7 +94,7 @@ impl fmt::Debug for SecretText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.reference() {
             Some(reference) => write!(f, "SecretText({reference})"),
-            None => write!(f, "SecretText({})", self.fingerprint()),
+            None => f.write_str("SecretText(sensitive)"),
         }
     }
 }
@@ -255,7 +255,28 @@ impl fmt::Display for Value {
                 f.write_str("}")
             }
             Value::SecretRef(reference) => write!(f, "(secret from {reference})"),
-            Value::Secret(secret) => write!(f, "(sensitive: {})", secret.fingerprint()),
+            // Never a digest: this text reaches errors and logs, and a digest of a weak secret
+            // the user chose can be brute-forced. The plan shows Portainer-issued keys'
+            // fingerprints explicitly where it needs to show that they change.
+            Value::Secret(secret) => match secret.reference() {
+                Some(reference) => write!(f, "(sensitive: {reference})"),
+                None => f.write_str("(sensitive)"),
+            },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_prints_as_its_reference_or_sensitive_never_a_digest() {
+        let weak = SecretText::new("hunter2");
+        for text in [Value::Secret(weak.clone()).to_string(), format!("{:?}", Value::Secret(weak.clone()))] {
+            assert!(!text.contains("sha256") && !text.contains("hunter2"), "{text}");
+            assert!(!text.contains(weak.fingerprint().trim_start_matches("sha256:")), "{text}");
+        }
+        assert_eq!(Value::Secret(weak).to_string(), "(sensitive)");
     }
 }

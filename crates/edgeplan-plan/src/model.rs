@@ -26,6 +26,7 @@ impl fmt::Display for Shown {
         match self {
             Shown::Known(value) => write!(f, "{value}"),
             Shown::KnownAfterApply => f.write_str("(known after apply)"),
+            Shown::Sensitive(what) if what.is_empty() => f.write_str("(sensitive)"),
             Shown::Sensitive(what) => write!(f, "(sensitive: {what})"),
         }
     }
