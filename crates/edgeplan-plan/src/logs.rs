@@ -15,7 +15,8 @@ pub enum AgentState {
     KeyRejected,
     /// `Invalid fingerprint`: field 3 is another server's, or field 2 reaches another server.
     WrongServer,
-    /// `client: Connection error`: field 2 cannot be reached.
+    /// `client: Connection error`: field 2 cannot be reached (or `client: Disconnected`: it
+    /// was, and the tunnel dropped).
     TunnelUnreachable,
     /// `an error occured during short poll` (sic): Portainer refuses or cannot be reached.
     PollFailing,
@@ -62,7 +63,11 @@ fn classify_line(line: &str) -> Option<AgentState> {
         Some(AgentState::WrongServer)
     } else if line.contains("client: Connected") {
         Some(AgentState::Connected)
-    } else if line.contains("client: Connection error") || line.contains("client: Give up") {
+    } else if line.contains("client: Connection error")
+        || line.contains("client: Give up")
+        // The tunnel was up and dropped; the next line is the error it meets reconnecting.
+        || line.contains("client: Disconnected")
+    {
         Some(AgentState::TunnelUnreachable)
     } else if line.contains("an error occured during short poll") {
         Some(AgentState::PollFailing)
@@ -114,6 +119,9 @@ mod tests {
         let lines = ["client: Connection error: i/o timeout", "client: Connected (Latency 3ms)", "edge key loaded"];
         assert_eq!(of(&lines), AgentState::Connected);
         let lines = ["client: Connected (Latency 3ms)", "client: Connection error: EOF"];
+        assert_eq!(of(&lines), AgentState::TunnelUnreachable);
+        // A tunnel that dropped is not connected, even before the reconnect's error arrives.
+        let lines = ["client: Connected (Latency 3ms)", "client: Disconnected"];
         assert_eq!(of(&lines), AgentState::TunnelUnreachable);
     }
 }
