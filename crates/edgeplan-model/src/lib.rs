@@ -32,4 +32,4 @@ pub use graph::{GraphError, ResourceGraph, resource_graph};
 pub use kinds::{Compare, KindDecl, NodeKind, Role, ScopeKind, Subject, WaitKind};
 pub use manifest::Manifest;
 pub use node::{Address, Expr, Identity, Node, Ownership, Reference, Scope};
-pub use value::{SecretText, Value, secret_fingerprint, short_sha256};
+pub use value::{Canonical, SecretText, Value, secret_fingerprint, short_sha256, short_sha256_of};

@@ -178,6 +178,69 @@ impl Value {
     }
 }
 
+/// A value serialized exactly as [`Value::canonical`] renders it, without building that JSON
+/// tree first: fingerprints of thousands of observations hash it as it streams.
+pub struct Canonical<'a>(pub &'a Value);
+
+impl serde::Serialize for Canonical<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self.0 {
+            Value::Null => serializer.serialize_unit(),
+            Value::Bool(b) => serializer.serialize_bool(*b),
+            Value::Int(n) => serializer.serialize_i64(*n),
+            Value::Str(text) => serializer.serialize_str(text),
+            Value::List(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&Canonical(item))?;
+                }
+                seq.end()
+            }
+            // A BTreeMap iterates in key order, as serde_json's object does.
+            Value::Map(map) => {
+                let mut out = serializer.serialize_map(Some(map.len()))?;
+                for (key, item) in map {
+                    out.serialize_entry(key, &Canonical(item))?;
+                }
+                out.end()
+            }
+            Value::SecretRef(reference) => {
+                let mut out = serializer.serialize_map(Some(1))?;
+                out.serialize_entry("secret_ref", reference)?;
+                out.end()
+            }
+            Value::Secret(secret) => {
+                let mut out = serializer.serialize_map(Some(1))?;
+                out.serialize_entry("secret", &secret.fingerprint())?;
+                out.end()
+            }
+        }
+    }
+}
+
+/// `short_sha256` of a value's JSON, written straight into the hash.
+pub fn short_sha256_of(value: &impl serde::Serialize) -> String {
+    use sha2::Digest as _;
+    struct Hashing(sha2::Sha256);
+    impl std::io::Write for Hashing {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.update(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut hashing = Hashing(sha2::Sha256::new());
+    // Serializing plain data into a hash cannot fail; if it ever did, the digest of what was
+    // written so far still differs from any complete one.
+    let _ = serde_json::to_writer(&mut hashing, value);
+    let digest = hashing.0.finalize();
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
 impl From<BTreeMap<String, String>> for Value {
     fn from(map: BTreeMap<String, String>) -> Value {
         Value::Map(map.into_iter().map(|(k, v)| (k, Value::Str(v))).collect())
@@ -269,6 +332,18 @@ impl fmt::Display for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_streamed_canonical_form_is_the_canonical_json() {
+        let mut map = BTreeMap::new();
+        map.insert("z\"quote".to_string(), Value::List(vec![Value::Int(-3), Value::Null, Value::Bool(true)]));
+        map.insert("a".to_string(), Value::Secret(SecretText::new("s3cret")));
+        map.insert("m".to_string(), Value::SecretRef("env:X".to_string()));
+        map.insert("é".to_string(), Value::Str("line\nbreak \u{7}".to_string()));
+        let value = Value::Map(map);
+        assert_eq!(serde_json::to_string(&Canonical(&value)).unwrap(), value.canonical().to_string());
+        assert_eq!(short_sha256_of(&Canonical(&value)), short_sha256(value.canonical().to_string().as_bytes()));
+    }
 
     #[test]
     fn a_secret_prints_as_its_reference_or_sensitive_never_a_digest() {

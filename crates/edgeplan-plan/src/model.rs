@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use edgeplan_diag::Finding;
-use edgeplan_model::{Action, Address, BackendError, NodeKind, Observed, Value, short_sha256};
+use edgeplan_model::{
+    Action, Address, BackendError, Canonical, LiveObject, NodeKind, Observed, Value, short_sha256_of,
+};
 use serde_json::json;
 
 /// Bumped on any incompatible change to the saved-plan format; newer plans are refused.
@@ -231,21 +233,82 @@ impl Plan {
 /// A short, stable fingerprint of an observation: `sha256:` + 16 hex digits over its canonical
 /// JSON (ordered maps, secrets as their fingerprints), never over `Debug` output.
 pub fn fingerprint(observed: &Result<Observed, BackendError>) -> String {
-    let canonical = match observed {
-        Ok(Observed::Absent) => json!("absent"),
-        Ok(Observed::Present(live)) => {
-            let attributes: serde_json::Map<String, serde_json::Value> =
-                live.attributes.iter().map(|(k, v)| (k.name().to_string(), v.canonical())).collect();
-            let owner = live.owner.as_ref().map(|o| json!([o.stack, o.address.as_str()]));
-            let objects: Vec<serde_json::Value> = live.manifests.iter().map(|m| json!(m.key())).collect();
-            json!({ "id": live.id, "attributes": attributes, "owner": owner, "objects": objects })
-        }
-        Err(error) => json!({ "error": error.code(), "message": error.to_string() }),
-    };
-    short_sha256(canonical.to_string().as_bytes())
+    match observed {
+        Ok(Observed::Absent) => short_sha256_of(&"absent"),
+        Ok(Observed::Present(live)) => short_sha256_of(&CanonicalLive(live)),
+        Err(error) => short_sha256_of(&json!({ "error": error.code(), "message": error.to_string() })),
+    }
+}
+
+/// A live object as `{"attributes", "id", "objects", "owner"}`, keys sorted as a JSON object's
+/// are, attributes by name: streamed into the fingerprint's hash without building it.
+struct CanonicalLive<'a>(&'a LiveObject);
+
+impl serde::Serialize for CanonicalLive<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let live = self.0;
+        let mut attributes: Vec<(&str, Canonical<'_>)> =
+            live.attributes.iter().map(|(k, v)| (k.name(), Canonical(v))).collect();
+        attributes.sort_by_key(|(name, _)| *name);
+        let objects: Vec<String> = live.manifests.iter().map(|m| m.key()).collect();
+        let owner = live.owner.as_ref().map(|o| (o.stack.as_str(), o.address.as_str()));
+        let mut out = serializer.serialize_map(Some(4))?;
+        out.serialize_entry("attributes", &SortedEntries(&attributes))?;
+        out.serialize_entry("id", &live.id)?;
+        out.serialize_entry("objects", &objects)?;
+        out.serialize_entry("owner", &owner)?;
+        out.end()
+    }
+}
+
+struct SortedEntries<'a>(&'a [(&'a str, Canonical<'a>)]);
+
+impl serde::Serialize for SortedEntries<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
 }
 
 /// The canonical text of a value, for fingerprints.
 pub(crate) fn canonical_text(value: &Value) -> String {
     value.canonical().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgeplan_model::attr;
+
+    /// The fingerprint as first defined: the canonical JSON tree, printed, hashed.
+    fn built(observed: &Result<Observed, BackendError>) -> String {
+        let canonical = match observed {
+            Ok(Observed::Absent) => json!("absent"),
+            Ok(Observed::Present(live)) => {
+                let attributes: serde_json::Map<String, serde_json::Value> =
+                    live.attributes.iter().map(|(k, v)| (k.name().to_string(), v.canonical())).collect();
+                let owner = live.owner.as_ref().map(|o| json!([o.stack, o.address.as_str()]));
+                let objects: Vec<serde_json::Value> = live.manifests.iter().map(|m| json!(m.key())).collect();
+                json!({ "id": live.id, "attributes": attributes, "owner": owner, "objects": objects })
+            }
+            Err(error) => json!({ "error": error.code(), "message": error.to_string() }),
+        };
+        edgeplan_model::short_sha256(canonical.to_string().as_bytes())
+    }
+
+    #[test]
+    fn the_streamed_fingerprint_is_the_canonical_jsons() {
+        let mut live = LiveObject::new("subnet-0123")
+            .with(attr::CIDR_BLOCK, "192.168.0.0/24")
+            .with(attr::VPC_ID, "vpc-1")
+            .with(attr::AGENT_SECRET, Value::Secret(edgeplan_model::SecretText::new("weak")))
+            .with(attr::ROUTES, Value::List(vec![Value::Int(1), Value::Null]));
+        let unowned = Ok(Observed::Present(live.clone()));
+        live.owner = Some(edgeplan_model::Ownership::new("stack", &Address::provider("nlb_subnet")));
+        for observed in
+            [Ok(Observed::Absent), unowned, Ok(Observed::Present(live)), Err(BackendError::conflict("two objects"))]
+        {
+            assert_eq!(fingerprint(&observed), built(&observed));
+        }
+    }
 }
