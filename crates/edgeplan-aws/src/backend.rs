@@ -1,0 +1,145 @@
+//! The backend of one AWS account and region: the seam's three calls, each translated to
+//! EC2, ELBv2 and IAM calls by the modules beside this one.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+
+use edgeplan_model::{
+    Action, Address, Attr, Backend, BackendError, BoxFuture, Identity, NodeKind, Observed, Operation, OwnedObject,
+    Request, Scope, Value,
+};
+
+use crate::{execute, observe, owned};
+
+pub(crate) type Outcome = Result<Observed, BackendError>;
+
+/// One account and region, reached with one profile's credentials.
+pub struct AwsBackend {
+    pub(crate) scope: Scope,
+    pub(crate) account: String,
+    pub(crate) region: String,
+    /// Who the credentials are (an ARN): named when AWS denies something.
+    pub(crate) principal: String,
+    pub(crate) ec2: aws_sdk_ec2::Client,
+    pub(crate) elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub(crate) iam: aws_sdk_iam::Client,
+}
+
+/// What identifies the object a node or an operation is about.
+#[derive(Debug, Clone)]
+pub(crate) struct Query<'a> {
+    pub(crate) stack: &'a str,
+    pub(crate) address: &'a Address,
+    pub(crate) kind: NodeKind,
+    pub(crate) identity: &'a Identity,
+    pub(crate) attributes: BTreeMap<Attr, Value>,
+}
+
+impl Query<'_> {
+    pub(crate) fn text(&self, attr: Attr) -> Option<&str> {
+        self.attributes.get(&attr).and_then(Value::as_str)
+    }
+
+    pub(crate) fn strings(&self, attr: Attr) -> Vec<String> {
+        self.attributes.get(&attr).map(Value::strings).unwrap_or_default()
+    }
+
+    pub(crate) fn adopted(&self) -> Option<&str> {
+        match self.identity {
+            Identity::Adopted { id } => Some(id),
+            _ => None,
+        }
+    }
+}
+
+impl AwsBackend {
+    /// An access denial names who was denied, as well as the action.
+    pub(crate) fn denied(&self, error: BackendError) -> BackendError {
+        match error {
+            BackendError::AccessDenied { action, message } if !message.contains(&self.principal) => {
+                BackendError::AccessDenied { action, message: format!("{message} (as {})", self.principal) }
+            }
+            other => other,
+        }
+    }
+}
+
+impl Backend for AwsBackend {
+    fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    fn observe<'a>(&'a self, stack: &'a str, requests: &'a [Request<'a>]) -> BoxFuture<'a, Vec<Outcome>> {
+        Box::pin(async move {
+            let queries: Vec<Query<'_>> = requests
+                .iter()
+                .map(|r| Query {
+                    stack,
+                    address: &r.node.address,
+                    kind: r.node.kind,
+                    identity: &r.node.identity,
+                    attributes: r.attributes.clone(),
+                })
+                .collect();
+            observe::all(self, &queries).await.into_iter().map(|r| r.map_err(|e| self.denied(e))).collect()
+        })
+    }
+
+    fn execute<'a>(&'a self, op: &'a Operation) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            // A delete acts on the object as observed: its live attributes fill in what the
+            // operation does not carry.
+            let mut attributes = op.attributes.clone();
+            if op.action == Action::Delete
+                && let Some(live) = &op.live
+            {
+                for (key, value) in &live.attributes {
+                    attributes.entry(*key).or_insert_with(|| value.clone());
+                }
+            }
+            let q = Query {
+                stack: op.ownership.stack.as_str(),
+                address: &op.address,
+                kind: op.kind,
+                identity: &op.identity,
+                attributes,
+            };
+            let result = async {
+                execute::run(self, op, &q).await?;
+                match op.action {
+                    Action::Delete => Ok(Observed::Absent),
+                    _ => observe::all(self, std::slice::from_ref(&q)).await.pop().unwrap_or(Ok(Observed::Absent)),
+                }
+            };
+            result.await.map_err(|e| self.denied(e))
+        })
+    }
+
+    fn list_owned<'a>(&'a self, stack: &'a str) -> BoxFuture<'a, Result<Vec<OwnedObject>, BackendError>> {
+        Box::pin(async move { owned::list(self, stack).await.map_err(|e| self.denied(e)) })
+    }
+}
+
+pub(crate) type Task<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Poll every future together on the current task; results in input order. The backend's
+/// concurrency: every kind's calls are in flight at once.
+pub(crate) async fn join_all<'a, T: Send + 'a>(futures: Vec<Task<'a, T>>) -> Vec<T> {
+    let mut slots: Vec<(Task<'a, T>, Option<T>)> = futures.into_iter().map(|f| (f, None)).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, slot) in slots.iter_mut() {
+            if slot.is_none() {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(value) => *slot = Some(value),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { Poll::Pending } else { Poll::Ready(()) }
+    })
+    .await;
+    slots.into_iter().filter_map(|(_, value)| value).collect()
+}
