@@ -5,6 +5,8 @@
 //! Fixtures panic with a readable message when an example does not load: they are for tests.
 
 pub mod conformance;
+pub mod mixed;
+pub mod moto;
 pub mod recording;
 
 use std::collections::BTreeMap;
