@@ -7,6 +7,7 @@ mod bench;
 mod dist;
 mod fleet_spec;
 mod fleet_world;
+mod moto;
 mod rss_probe;
 mod schema;
 mod snapshots;
@@ -45,6 +46,9 @@ enum Task {
         #[arg(long)]
         references: std::path::PathBuf,
     },
+    /// Create or refresh the moto venv (tools/moto/requirements.txt), then run the self-test of
+    /// the moto launcher and the fault proxy.
+    Moto,
     /// Run one command; print its wall time and peak RSS (used by `bench`).
     #[command(hide = true)]
     RssProbe {
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
         Task::Dist => dist::run(),
         Task::Bench => bench::run(),
         Task::Snapshots { references } => snapshots::check(&references),
+        Task::Moto => moto::run(),
         Task::RssProbe { command } => rss_probe::run(&command),
     };
     match result {
