@@ -405,6 +405,35 @@ def patch_moto():
     patch_elbv2_describe_tags_limit()
 
 
+# A read-only call per service, as the SDKs send it (query protocol, SigV4 credential scope).
+WARM_UP_CALLS = (
+    ("ec2", "Action=DescribeVpcs&Version=2016-11-15"),
+    ("elasticloadbalancing", "Action=DescribeLoadBalancers&Version=2015-12-01"),
+    ("iam", "Action=ListRoles&Version=2010-05-08"),
+)
+
+
+def warm_up(app):
+    """moto builds a service's app and loads its botocore model on the service's first call
+    (0.5 s for EC2): pay that before listening, so tests and benchmarks see steady call times."""
+    from werkzeug.test import Client
+
+    client = Client(app)
+    for service, form in WARM_UP_CALLS:
+        # eu-west-1: the region of the seed spec and the tests.
+        scope = f"testing/20260101/eu-west-1/{service}/aws4_request"
+        response = client.post(
+            "/",
+            data=form,
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Authorization": f"AWS4-HMAC-SHA256 Credential={scope}, SignedHeaders=host, Signature=x",
+            },
+        )
+        if response.status_code != 200:
+            sys.exit(f"edgeplan-moto: warm-up call to {service} failed: HTTP {response.status_code}")
+
+
 def exit_on_stdin_eof(name):
     """The parent holds our stdin: EOF means it is gone, so no server outlives a crashed test."""
 
@@ -442,6 +471,7 @@ def main():
     # One line per request on stderr would fill a pipe nobody reads; errors still print.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     app = DomainDispatcherApplication(create_backend_app)
+    warm_up(app)
     server = make_server(
         args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler
     )
