@@ -67,11 +67,6 @@ def service_endpoints(region, config):
     ]
 
 
-def is_true(value):
-    # The parsed parameter is a bool, but ModifyVpcEndpointServiceConfiguration may store a string.
-    return str(value).lower() == "true"
-
-
 def patch_pending_acceptance():
     """moto makes every endpoint `available` at once. AWS makes an interface endpoint to a service
     with AcceptanceRequired wait in `pendingAcceptance` until the service owner accepts it."""
@@ -84,7 +79,7 @@ def patch_pending_acceptance():
         endpoint = create(self, *args, **kwargs)
         if (endpoint.vpc_endpoint_type or "").lower() == "interface":
             config = find_service_by_name(self.region_name, endpoint.service_name)
-            if config is not None and is_true(config.acceptance_required):
+            if config is not None and config.acceptance_required:
                 endpoint.state = "pendingAcceptance"
         return endpoint
 
