@@ -130,12 +130,18 @@ pub struct Mixed {
 }
 
 pub async fn mixed(url: &str, world: World, profile_names: &[&str]) -> Mixed {
+    mixed_via(url, url, world, profile_names).await
+}
+
+/// [`mixed`], the backend under test reaching AWS at `url` and the test's controller at
+/// `controller_url` (moto itself, when the backend goes through the fault proxy).
+pub async fn mixed_via(url: &str, controller_url: &str, world: World, profile_names: &[&str]) -> Mixed {
     let world = sim_without_controllers(world);
     let sim: Arc<dyn Connector> = Arc::new(SimConnector::new(Arc::clone(&world)));
     let profiles = profiles(url, profile_names);
     let counts = CallCounts::new();
     let aws: Arc<dyn Connector> = Arc::new(aws_connector(&profiles, sim.clock(), &counts));
-    let controller = Arc::new(controller::Controller::new(Clients::new(url).await, Arc::clone(&world)));
+    let controller = Arc::new(controller::Controller::new(Clients::new(controller_url).await, Arc::clone(&world)));
     let connector: Arc<dyn Connector> =
         Arc::new(MixedConnector::new(aws, sim, Some(controller::Controller::hook(&controller))));
     Mixed { connector, world, counts, controller, profiles }
