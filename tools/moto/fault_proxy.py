@@ -279,8 +279,11 @@ def exit_on_stdin_eof(name):
     def watch():
         while sys.stdin.buffer.read(4096):
             pass
-        print(f"{name}: stdin closed, exiting", file=sys.stderr, flush=True)
-        os._exit(0)
+        try:
+            print(f"{name}: stdin closed, exiting", file=sys.stderr, flush=True)
+        finally:
+            # Exit even when stderr is a broken pipe: it often dies with the parent.
+            os._exit(0)
 
     threading.Thread(target=watch, name="stdin-watch", daemon=True).start()
 

@@ -27,12 +27,13 @@ STACK = "selftest"
 STARTUP_TIMEOUT_S = 30
 
 
-def start(script, *args):
+def start(script, *args, stderr=None):
     """Start a server script; return (process, URL) from its one `... listening on URL` line."""
     proc = subprocess.Popen(
         [sys.executable, str(HERE / script), *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
+        stderr=stderr,
         text=True,
     )
     first = []
@@ -474,6 +475,15 @@ def stop(proc, how):
         raise AssertionError(f"did not exit after {how}")
 
 
+def test_exit_when_the_parent_dies(moto_url):
+    """A dead parent takes its pipes along: the servers must exit on stdin EOF even though
+    writing to their stderr then fails."""
+    for script, args in (("edgeplan_moto.py", ()), ("fault_proxy.py", ("--upstream", moto_url))):
+        proc, _ = start(script, *args, stderr=subprocess.PIPE)
+        proc.stderr.close()
+        stop(proc, "stdin")
+
+
 def main():
     started = time.monotonic()
     results = []
@@ -517,6 +527,7 @@ def main():
             ("proxy latency; /moto-api/ passes", test_proxy_latency_and_moto_api),
         ]:
             run(name, test, proxy_url, *proxied)
+        run("servers exit on stdin EOF with a dead stderr", test_exit_when_the_parent_dies, moto_url)
     finally:
         run("proxy exits on SIGTERM", stop, proxy, "signal")
         run("launcher exits on stdin EOF", stop, moto, "stdin")
