@@ -62,6 +62,20 @@ mod tests {
         }
         // The engine knows the seam, not any backend.
         assert!(!depends(of("edgeplan-engine"), "edgeplan-sim"), "edgeplan-engine depends on the simulator");
+        // Only the AWS backend pays for the AWS SDK (aws-sdk-ec2 alone is minutes and GBs to
+        // build), and it judges nothing.
+        assert!(depends(of("edgeplan-aws"), "aws-sdk-ec2"), "{crates:#?}");
+        for (name, deps) in &crates {
+            if name != "edgeplan-aws" {
+                for sdk in ["aws-config", "aws-sdk-ec2", "aws-sdk-elasticloadbalancingv2", "aws-sdk-iam", "aws-sdk-sts"]
+                {
+                    assert!(!depends(deps, sdk), "{name} depends on {sdk}");
+                }
+            }
+        }
+        for forbidden in ["edgeplan-lint", "edgeplan-plan", "edgeplan-engine", "edgeplan-sim"] {
+            assert!(!depends(of("edgeplan-aws"), forbidden), "edgeplan-aws depends on {forbidden}");
+        }
         // Only the binary renders for a terminal or handles signals.
         for (name, deps) in &crates {
             if name == "edgeplan-cli" {
@@ -105,6 +119,7 @@ mod tests {
             &["wait.rs", "verify.rs", "walk.rs", "router.rs", "discovery.rs", "session.rs"],
         ));
         files.extend(sources(&root.join("crates/edgeplan-sim/src"), &["aws.rs", "kube.rs", "portainer.rs"]));
+        files.extend(sources(&root.join("crates/edgeplan-aws/src"), &["observe.rs", "execute.rs", "owned.rs"]));
         let mut offenders = Vec::new();
         for file in &files {
             let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));

@@ -520,3 +520,19 @@ fn destroy_removes_what_the_stack_made_and_leaves_everything_else() {
         assert_eq!(attached.attached_policies().len(), 1);
     });
 }
+
+#[test]
+fn the_backend_conformance_suite_passes_against_moto() {
+    let (moto, _turn) = moto();
+    let harness = support::conformance::MotoHarness::new(&moto.server);
+    let report = runtime().block_on(edgeplan_testkit::conformance::run(&harness));
+    report.assert_conforms();
+    use edgeplan_testkit::conformance::Property;
+    for property in
+        [Property::Create, Property::RetriedCreate, Property::UpdateDelete, Property::ListOwned, Property::Foreign]
+    {
+        for case in ["NlbSubnet", "ClusterSgRule", "VpceSecurityGroup"] {
+            assert!(report.ran(property, case), "{property} ran for {case}");
+        }
+    }
+}

@@ -619,8 +619,24 @@ pub async fn check_update_delete<H: Harness>(harness: &H, scope: &Scope, case: &
         )));
     }
     let action = update_action(&node, changes);
-    let op = operation(STACK, &node, action, attributes, Some(&live)).map_err(&at)?;
-    owned_present(backend.execute(&op).await, &node, &format!("{action} changing `{changes}`")).map_err(&at)?;
+    if action == Action::Replace {
+        // As the executor runs a replacement: the old object's delete, then the create (a
+        // backend never receives a `Replace`).
+        let old = with_literals(&case.node, &case.create);
+        let delete = operation(STACK, &old, Action::Delete, &literals(&old), Some(&live)).map_err(&at)?;
+        match backend.execute(&delete).await {
+            Ok(Observed::Absent) => {}
+            other => {
+                return Err(at(format!("the replacement's delete: expected Ok(absent), saw {}", describe(&other))));
+            }
+        }
+        let op = operation(STACK, &node, Action::Create, attributes, None).map_err(&at)?;
+        owned_present(backend.execute(&op).await, &node, &format!("the replacement's create changing `{changes}`"))
+            .map_err(&at)?;
+    } else {
+        let op = operation(STACK, &node, action, attributes, Some(&live)).map_err(&at)?;
+        owned_present(backend.execute(&op).await, &node, &format!("{action} changing `{changes}`")).map_err(&at)?;
+    }
     let observed = observe(&*backend, &node, attributes).await.map_err(&at)?;
     let observed = owned_present(observed, &node, &format!("observe after the {action}")).map_err(&at)?;
     let live = derived(&node, &Observed::Present(observed)).unwrap_or_else(|| LiveObject::new(""));
