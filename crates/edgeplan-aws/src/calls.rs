@@ -67,9 +67,11 @@ impl Intercept for Counter {
         "edgeplan-call-counter"
     }
 
-    fn read_before_execution(
+    // The operation's name is in the config bag from serialization on, not at execution start.
+    fn read_before_serialization(
         &self,
         _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         self.0.bump(cfg, false);

@@ -400,11 +400,12 @@ async fn vpcs(b: &AwsBackend, qs: &[&Query<'_>]) -> Batch {
     if ids.is_empty() {
         return Ok(vec![Ok(Observed::Absent); qs.len()]);
     }
-    let (vpcs, subnets) =
-        futures_pair(describe_vpcs(b, &ids), describe_subnets(b, vec![filter("vpc-id", ids.iter().cloned())])).await;
-    let (tables, zones) = futures_pair(
-        describe_route_tables(b, vec![filter("vpc-id", ids.iter().cloned()), filter("association.main", ["true"])]),
-        describe_zones(b),
+    let ((vpcs, subnets), (tables, zones)) = futures_pair(
+        futures_pair(describe_vpcs(b, &ids), describe_subnets(b, vec![filter("vpc-id", ids.iter().cloned())])),
+        futures_pair(
+            describe_route_tables(b, vec![filter("vpc-id", ids.iter().cloned()), filter("association.main", ["true"])]),
+            describe_zones(b),
+        ),
     )
     .await;
     let (vpcs, subnets, tables, zones) = (vpcs?, subnets?, tables?, zones?);
@@ -965,35 +966,40 @@ pub(crate) async fn allowed_principals(b: &AwsBackend, service_id: &str) -> Resu
 
 async fn permissions(b: &AwsBackend, qs: &[&Query<'_>]) -> Batch {
     let ids: Vec<String> = qs.iter().filter_map(|q| q.text(attr::SERVICE_ID).map(str::to_string)).collect();
-    let services = services_by_id(b, &ids).await?;
+    // The services (for their ownership) and each one's permissions, all at once.
     let tasks = qs
         .iter()
         .map(|q| {
-            let services = &services;
-            let task: crate::backend::Task<'_, Outcome> = Box::pin(async move {
-                let Some(id) = q.text(attr::SERVICE_ID) else { return Ok(Observed::Absent) };
-                if !services.iter().any(|s| s.service_id() == Some(id) && !service_gone(s)) {
-                    return Ok(Observed::Absent);
+            let task: crate::backend::Task<'_, Result<Option<Vec<String>>, BackendError>> = Box::pin(async move {
+                let Some(id) = q.text(attr::SERVICE_ID) else { return Ok(None) };
+                match allowed_principals(b, id).await {
+                    Ok(principals) => Ok(Some(principals)),
+                    Err(BackendError::NotFound { .. }) => Ok(None),
+                    Err(other) => Err(other),
                 }
-                let principals = match allowed_principals(b, id).await {
-                    Ok(principals) => principals,
-                    Err(BackendError::NotFound { .. }) => return Ok(Observed::Absent),
-                    Err(other) => return Err(other),
-                };
-                // No principals: nothing to own yet.
-                if principals.is_empty() {
-                    return Ok(Observed::Absent);
-                }
-                let mut live = LiveObject::new(format!("{id}/permissions"))
-                    .with(attr::SERVICE_ID, id)
-                    .with(attr::ALLOWED_PRINCIPALS, strings(principals.iter().map(String::as_str)));
-                live.owner = service_owner(services, id, q);
-                present(live)
             });
             task
         })
         .collect();
-    Ok(join_all(tasks).await)
+    let (services, allowed) = futures_pair(services_by_id(b, &ids), join_all(tasks)).await;
+    let services = services?;
+    Ok(qs
+        .iter()
+        .zip(allowed)
+        .map(|(q, principals)| {
+            let Some(id) = q.text(attr::SERVICE_ID) else { return Ok(Observed::Absent) };
+            if !services.iter().any(|s| s.service_id() == Some(id) && !service_gone(s)) {
+                return Ok(Observed::Absent);
+            }
+            // None: the service is gone; no principals: nothing to own yet.
+            let Some(principals) = principals?.filter(|p| !p.is_empty()) else { return Ok(Observed::Absent) };
+            let mut live = LiveObject::new(format!("{id}/permissions"))
+                .with(attr::SERVICE_ID, id)
+                .with(attr::ALLOWED_PRINCIPALS, strings(principals.iter().map(String::as_str)));
+            live.owner = service_owner(&services, id, q);
+            present(live)
+        })
+        .collect())
 }
 
 /// DescribeSubnets by ID: all of them, or (as AWS answers an unknown ID) none.

@@ -10,13 +10,16 @@ use crate::observe::{self, camel};
 
 pub(crate) async fn list(b: &AwsBackend, stack: &str) -> Result<Vec<OwnedObject>, BackendError> {
     let filters = || vec![stack_filter(stack)];
-    let (subnets, tables) =
-        futures_join(observe::describe_subnets(b, filters()), observe::describe_route_tables(b, filters())).await;
-    let (groups, rules) =
-        futures_join(observe::describe_security_groups(b, filters()), observe::describe_sg_rules(b, filters())).await;
-    let (services, endpoints) = futures_join(
-        observe::describe_service_configurations(b, filters()),
-        observe::describe_vpc_endpoints(b, filters()),
+    // Every kind's tag-filtered listing at once.
+    let (((subnets, tables), (groups, rules)), (services, endpoints)) = futures_join(
+        futures_join(
+            futures_join(observe::describe_subnets(b, filters()), observe::describe_route_tables(b, filters())),
+            futures_join(observe::describe_security_groups(b, filters()), observe::describe_sg_rules(b, filters())),
+        ),
+        futures_join(
+            observe::describe_service_configurations(b, filters()),
+            observe::describe_vpc_endpoints(b, filters()),
+        ),
     )
     .await;
     let (subnets, tables, groups, rules, services, endpoints) =
