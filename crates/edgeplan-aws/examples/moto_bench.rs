@@ -11,7 +11,6 @@
 //! table of its own; Kubernetes and Portainer are simulated, as in the tests.
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};

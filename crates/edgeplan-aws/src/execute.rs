@@ -369,7 +369,7 @@ async fn association_delete(b: &AwsBackend, q: &Query<'_>) -> Done {
         let Some(association) = table.associations().iter().find(|a| a.subnet_id() == Some(subnet_id)) else {
             continue;
         };
-        if !ec2_tags(table.tags()).get(edgeplan_model::backend::STACK_TAG).is_some_and(|s| s == q.stack) {
+        if ec2_tags(table.tags()).get(edgeplan_model::backend::STACK_TAG).is_none_or(|s| s != q.stack) {
             return Err(BackendError::invalid(
                 "OperationNotPermitted",
                 format!(

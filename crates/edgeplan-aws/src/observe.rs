@@ -556,6 +556,9 @@ async fn describe_load_balancers(b: &AwsBackend) -> Result<Vec<LoadBalancer>, Ba
         .map_err(|e| from_sdk("elasticloadbalancing:DescribeLoadBalancers", e))
 }
 
+/// Listeners and target health.
+type NlbDetails = (Vec<Value>, Vec<Value>);
+
 /// Listeners (with the port their target group forwards to) and target health of one NLB.
 async fn nlb_details(b: &AwsBackend, arn: &str) -> Result<(Vec<Value>, Vec<Value>), BackendError> {
     let (listeners, groups) = futures_pair(
@@ -670,11 +673,10 @@ async fn nlbs(b: &AwsBackend, qs: &[&Query<'_>]) -> Batch {
     let detail_tasks = matched
         .iter()
         .map(|lb| {
-            let task: crate::backend::Task<'_, Option<Result<(Vec<Value>, Vec<Value>), BackendError>>> =
-                Box::pin(async move {
-                    let arn = lb.and_then(|lb| lb.load_balancer_arn())?;
-                    Some(nlb_details(b, arn).await)
-                });
+            let task: crate::backend::Task<'_, Option<Result<NlbDetails, BackendError>>> = Box::pin(async move {
+                let arn = lb.and_then(|lb| lb.load_balancer_arn())?;
+                Some(nlb_details(b, arn).await)
+            });
             task
         })
         .collect();
