@@ -46,29 +46,38 @@ fn main() {
         let (calls, by_operation) = runtime.block_on(count_plan(server.url(), &spec, &world));
         let proxy = moto::start_proxy(server.url(), Faults { latency_ms: LATENCY_MS, ..Faults::default() })
             .expect("start the latency proxy");
-        let mut walls = Vec::new();
-        for _ in 0..3 {
+        let direct = median_process_wall(server.url(), &spec, &world);
+        let slowed = median_process_wall(proxy.url(), &spec, &world);
+        let ratio = slowed.as_secs_f64() / (LATENCY_MS as f64 / 1000.0);
+        // What the latency alone added, in round trips: the calls that ran one after another.
+        let sequential = (slowed.as_secs_f64() - direct.as_secs_f64()) / (LATENCY_MS as f64 / 1000.0);
+        println!(
+            "{label:<18} plan: {calls:>3} AWS calls   whole process: {:.2} s at {LATENCY_MS} ms/call = {ratio:.1} × {LATENCY_MS} ms ({:.2} s with no added latency; latency added {sequential:.1} × {LATENCY_MS} ms)   (AWS side applied first: {applied} mutations)",
+            slowed.as_secs_f64(),
+            direct.as_secs_f64(),
+        );
+        let line: Vec<String> = by_operation.iter().map(|(op, n)| format!("{op} {n}")).collect();
+        println!("{:<18}   by operation: {}", "", line.join(", "));
+    }
+}
+
+/// The median wall time of 3 whole processes that each make one plan through `url`.
+fn median_process_wall(url: &str, spec: &Path, world: &Path) -> Duration {
+    let mut walls: Vec<Duration> = (0..3)
+        .map(|_| {
             let started = Instant::now();
             let status = std::process::Command::new(std::env::current_exe().expect("this program"))
-                .args(["plan-once", proxy.url()])
-                .arg(&spec)
-                .arg(&world)
+                .args(["plan-once", url])
+                .arg(spec)
+                .arg(world)
                 .status()
                 .expect("run the plan process");
             assert!(status.success(), "the plan process failed");
-            walls.push(started.elapsed());
-        }
-        walls.sort();
-        let wall = walls[walls.len() / 2];
-        let ratio = wall.as_secs_f64() / (LATENCY_MS as f64 / 1000.0);
-        println!(
-            "{label:<18} plan: {calls:>3} AWS calls ({} operations)   with {LATENCY_MS} ms/call: {:.2} s whole process = {ratio:.1} × {LATENCY_MS} ms   (AWS side applied first: {applied} mutations)",
-            by_operation.len(),
-            wall.as_secs_f64(),
-        );
-        let line: Vec<String> = by_operation.iter().map(|(op, n)| format!("{op} {n}")).collect();
-        println!("{:<18}   {}", "", line.join(", "));
-    }
+            started.elapsed()
+        })
+        .collect();
+    walls.sort();
+    walls[walls.len() / 2]
 }
 
 /// The seed spec with `consumers` more consumers (0: the seed itself), and its world.
@@ -207,6 +216,10 @@ fn plan_once(url: &str, spec: &Path, world: &Path) {
         let session = Session::new(stack, env.connector.clone());
         let planned = edgeplan_engine::drive(session.clock(), session.plan()).await;
         std::hint::black_box(planned.plan.changes.len());
+        if std::env::var_os("EDGEPLAN_BENCH_TIMELINE").is_some() {
+            for (at, op) in env.counts.timeline() {
+                eprintln!("{:>7.3} s  {op}", at.as_secs_f64());
+            }
+        }
     });
-    let _ = Duration::ZERO;
 }

@@ -20,8 +20,12 @@ pub struct AwsBackend {
     pub(crate) scope: Scope,
     pub(crate) account: String,
     pub(crate) region: String,
-    /// Who the credentials are (an ARN): named when AWS denies something.
-    pub(crate) principal: String,
+    pub(crate) profile: Option<String>,
+    /// The account check ([`crate::connect::check_account`]), once per backend.
+    pub(crate) signed_in: tokio::sync::OnceCell<Result<(), BackendError>>,
+    /// Who the credentials are (an ARN), once known: named when AWS denies something.
+    pub(crate) principal: std::sync::OnceLock<String>,
+    pub(crate) sts: aws_sdk_sts::Client,
     pub(crate) ec2: aws_sdk_ec2::Client,
     pub(crate) elb: aws_sdk_elasticloadbalancingv2::Client,
     pub(crate) iam: aws_sdk_iam::Client,
@@ -57,12 +61,19 @@ impl Query<'_> {
 impl AwsBackend {
     /// An access denial names who was denied, as well as the action.
     pub(crate) fn denied(&self, error: BackendError) -> BackendError {
-        match error {
-            BackendError::AccessDenied { action, message } if !message.contains(&self.principal) => {
-                BackendError::AccessDenied { action, message: format!("{message} (as {})", self.principal) }
+        match (error, self.principal.get()) {
+            (BackendError::AccessDenied { action, message }, Some(principal))
+                if !message.contains(principal.as_str()) =>
+            {
+                BackendError::AccessDenied { action, message: format!("{message} (as {principal})") }
             }
-            other => other,
+            (other, _) => other,
         }
+    }
+
+    /// The account check, run once.
+    async fn signed_in(&self) -> Result<(), BackendError> {
+        self.signed_in.get_or_init(|| crate::connect::check_account(self)).await.clone()
     }
 }
 
@@ -83,7 +94,11 @@ impl Backend for AwsBackend {
                     attributes: r.attributes.clone(),
                 })
                 .collect();
-            observe::all(self, &queries).await.into_iter().map(|r| r.map_err(|e| self.denied(e))).collect()
+            let (signed_in, outcomes) = both(self.signed_in(), Box::pin(observe::all(self, &queries))).await;
+            if let Err(error) = signed_in {
+                return vec![Err(error); queries.len()];
+            }
+            outcomes.into_iter().map(|r| r.map_err(|e| self.denied(e))).collect()
         })
     }
 
@@ -107,6 +122,8 @@ impl Backend for AwsBackend {
                 attributes,
             };
             let result = async {
+                // Nothing is written before the account is known to be the spec's.
+                self.signed_in().await?;
                 execute::run(self, op, &q).await?;
                 match op.action {
                     Action::Delete => Ok(Observed::Absent),
@@ -118,7 +135,11 @@ impl Backend for AwsBackend {
     }
 
     fn list_owned<'a>(&'a self, stack: &'a str) -> BoxFuture<'a, Result<Vec<OwnedObject>, BackendError>> {
-        Box::pin(async move { owned::list(self, stack).await.map_err(|e| self.denied(e)) })
+        Box::pin(async move {
+            let (signed_in, owned) = both(self.signed_in(), Box::pin(owned::list(self, stack))).await;
+            signed_in?;
+            owned.map_err(|e| self.denied(e))
+        })
     }
 }
 
@@ -142,4 +163,9 @@ pub(crate) async fn join_all<'a, T: Send + 'a>(futures: Vec<Task<'a, T>>) -> Vec
     })
     .await;
     slots.into_iter().filter_map(|(_, value)| value).collect()
+}
+
+/// Two futures at once.
+pub(crate) async fn both<A, B>(a: impl Future<Output = A> + Send, b: impl Future<Output = B> + Send) -> (A, B) {
+    crate::observe::futures_pair(a, b).await
 }

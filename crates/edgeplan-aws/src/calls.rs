@@ -26,6 +26,8 @@ pub struct CallCount {
 #[derive(Debug, Default, Clone)]
 pub struct CallCounts {
     counts: Arc<Mutex<BTreeMap<String, CallCount>>>,
+    /// When each request was sent, for seeing which calls ran one after another.
+    sent: Arc<Mutex<Vec<(std::time::Instant, String)>>>,
 }
 
 impl CallCounts {
@@ -39,6 +41,14 @@ impl CallCounts {
 
     pub fn reset(&self) {
         self.counts.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        self.sent.lock().unwrap_or_else(PoisonError::into_inner).clear();
+    }
+
+    /// Every request sent, with its time since the first.
+    pub fn timeline(&self) -> Vec<(std::time::Duration, String)> {
+        let sent = self.sent.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(first) = sent.first().map(|(t, _)| *t) else { return Vec::new() };
+        sent.iter().map(|(t, op)| (t.duration_since(first), op.clone())).collect()
     }
 
     /// Operations in all.
@@ -50,9 +60,10 @@ impl CallCounts {
         let key =
             cfg.load::<Metadata>().map_or_else(|| "unknown".to_string(), |m| format!("{}:{}", m.service(), m.name()));
         let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = counts.entry(key).or_default();
+        let count = counts.entry(key.clone()).or_default();
         if attempt {
             count.attempts += 1;
+            self.sent.lock().unwrap_or_else(PoisonError::into_inner).push((std::time::Instant::now(), key));
         } else {
             count.operations += 1;
         }

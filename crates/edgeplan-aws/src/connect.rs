@@ -13,6 +13,7 @@ use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_types::region::Region;
 use edgeplan_model::{Backend, BackendError, BoxFuture, Clock, Connector, Scope};
+use tokio::sync::OnceCell;
 
 use crate::backend::AwsBackend;
 use crate::calls::{CallCounts, Counter};
@@ -62,7 +63,8 @@ impl AwsSettings {
 /// Opens AWS scopes; one client set per (profile, region), kept for the connector's life.
 pub struct AwsConnector {
     settings: AwsSettings,
-    open: Mutex<HashMap<Scope, Arc<AwsBackend>>>,
+    /// One cell per scope: concurrent first uses of a scope open it once.
+    open: Mutex<HashMap<Scope, Arc<OnceCell<Result<Arc<AwsBackend>, BackendError>>>>>,
 }
 
 impl AwsConnector {
@@ -76,12 +78,9 @@ impl AwsConnector {
 
     /// The backend of an AWS scope, opened on first use.
     pub async fn backend(&self, scope: &Scope) -> Result<Arc<AwsBackend>, BackendError> {
-        if let Some(open) = self.open.lock().unwrap_or_else(PoisonError::into_inner).get(scope) {
-            return Ok(Arc::clone(open));
-        }
-        let backend = Arc::new(open(&self.settings, scope).await?);
-        self.open.lock().unwrap_or_else(PoisonError::into_inner).insert(scope.clone(), Arc::clone(&backend));
-        Ok(backend)
+        let cell =
+            Arc::clone(self.open.lock().unwrap_or_else(PoisonError::into_inner).entry(scope.clone()).or_default());
+        cell.get_or_init(|| async { open(&self.settings, scope).await.map(Arc::new) }).await.clone()
     }
 }
 
@@ -128,26 +127,8 @@ async fn open(settings: &AwsSettings, scope: &Scope) -> Result<AwsBackend, Backe
     }
     let config = loader.load().await;
     let counter = || Counter(settings.counts.clone());
-
-    // Whose credentials these are: a profile for the wrong account would change the wrong
-    // account's network, so refuse before any other call.
     let sts =
         aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(&config).interceptor(counter()).build());
-    let identity =
-        sts.get_caller_identity().send().await.map_err(|e| signed_in(scope, from_sdk("sts:GetCallerIdentity", e)))?;
-    let signed_in_account = identity.account().unwrap_or_default();
-    if signed_in_account != account {
-        let via =
-            profile.as_deref().map_or_else(|| "the default credentials".to_string(), |p| format!("profile `{p}`"));
-        return Err(BackendError::Transport {
-            message: format!(
-                "{via} signs in to account {signed_in_account} ({}), but the spec names account {account}: use a profile for {account}",
-                identity.arn().unwrap_or("unknown principal")
-            ),
-            retryable: false,
-        });
-    }
-
     let ec2 =
         aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::config::Builder::from(&config).interceptor(counter()).build());
     let elb = aws_sdk_elasticloadbalancingv2::Client::from_conf(
@@ -159,11 +140,43 @@ async fn open(settings: &AwsSettings, scope: &Scope) -> Result<AwsBackend, Backe
         scope: scope.clone(),
         account: account.clone(),
         region: region.clone(),
-        principal: identity.arn().unwrap_or_default().to_string(),
+        profile: profile.clone(),
+        signed_in: OnceCell::new(),
+        principal: std::sync::OnceLock::new(),
+        sts,
         ec2,
         elb,
         iam,
     })
+}
+
+/// Whose credentials these are: a profile for the wrong account would read (and then change)
+/// the wrong account, so nothing is written before this passes. It runs alongside the first
+/// reads, not before them: a plan does not wait a round trip for it.
+pub(crate) async fn check_account(backend: &AwsBackend) -> Result<(), BackendError> {
+    let identity = backend
+        .sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| signed_in(&backend.scope, from_sdk("sts:GetCallerIdentity", e)))?;
+    let principal = identity.arn().unwrap_or("unknown principal").to_string();
+    let _ = backend.principal.set(principal.clone());
+    let signed_in_account = identity.account().unwrap_or_default();
+    if signed_in_account != backend.account {
+        let via = backend
+            .profile
+            .as_deref()
+            .map_or_else(|| "the default credentials".to_string(), |p| format!("profile `{p}`"));
+        return Err(BackendError::Transport {
+            message: format!(
+                "{via} signs in to account {signed_in_account} ({principal}), but the spec names account {}: use a profile for {}",
+                backend.account, backend.account
+            ),
+            retryable: false,
+        });
+    }
+    Ok(())
 }
 
 /// A failure to sign in says which scope and what to do.

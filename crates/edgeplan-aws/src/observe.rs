@@ -665,11 +665,6 @@ async fn nlbs(b: &AwsBackend, qs: &[&Query<'_>]) -> Batch {
         .flatten()
         .flat_map(|lb| lb.availability_zones().iter().filter_map(|z| z.subnet_id().map(str::to_string)))
         .collect();
-    let subnets = if subnet_ids.is_empty() {
-        Vec::new()
-    } else {
-        describe_subnets(b, vec![filter("subnet-id", subnet_ids)]).await?
-    };
     let detail_tasks = matched
         .iter()
         .map(|lb| {
@@ -680,7 +675,19 @@ async fn nlbs(b: &AwsBackend, qs: &[&Query<'_>]) -> Batch {
             task
         })
         .collect();
-    let details = join_all(detail_tasks).await;
+    // The subnets' zone IDs (ELBv2 reports zone names only) alongside the listeners and health.
+    let (subnets, details) = futures_pair(
+        async {
+            if subnet_ids.is_empty() {
+                Ok(Vec::new())
+            } else {
+                describe_subnets(b, vec![filter("subnet-id", subnet_ids.clone())]).await
+            }
+        },
+        join_all(detail_tasks),
+    )
+    .await;
+    let subnets = subnets?;
     Ok(matched
         .into_iter()
         .zip(details)

@@ -78,3 +78,28 @@ pub async fn join_all<'a, T: Send + 'a>(futures: Vec<Task<'a, T>>) -> Vec<T> {
     .await;
     slots.into_iter().filter_map(|(_, value)| value).collect()
 }
+
+/// Poll two futures together on the current task (no spawn).
+pub async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let mut a = std::pin::pin!(a);
+    let mut b = std::pin::pin!(b);
+    let (mut left, mut right) = (None, None);
+    std::future::poll_fn(|cx| {
+        if left.is_none()
+            && let Poll::Ready(value) = a.as_mut().poll(cx)
+        {
+            left = Some(value);
+        }
+        if right.is_none()
+            && let Poll::Ready(value) = b.as_mut().poll(cx)
+        {
+            right = Some(value);
+        }
+        if left.is_some() && right.is_some() { Poll::Ready(()) } else { Poll::Pending }
+    })
+    .await;
+    match (left, right) {
+        (Some(left), Some(right)) => (left, right),
+        _ => unreachable!("both futures completed"),
+    }
+}

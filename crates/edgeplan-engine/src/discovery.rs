@@ -34,20 +34,21 @@ pub fn scope_address(scope: &Scope) -> Address {
     Address::from_text(&format!("scope {}", scope.to_record()))
 }
 
-/// Find what the stack owns in `scopes` that is not among `spec` nodes. `spec_observations`
-/// tell which VPC endpoints are the spec's consumers', so their connections are never taken
-/// for orphans.
-pub async fn discover(
-    router: &Router,
-    spec: &ResourceGraph,
-    scopes: &[Scope],
-    spec_observations: &[Observation],
-) -> Discovery {
-    // One listing per API endpoint: scopes that differ only in credentials (two AWS profiles
-    // on one account and region) would list the same objects again.
+/// What every scope answered when asked for the stack's objects.
+#[derive(Debug, Default)]
+pub struct Listed {
+    scopes: Vec<Scope>,
+    results: Vec<Result<Vec<OwnedObject>, BackendError>>,
+}
+
+/// Ask every scope in `scopes` for what the stack owns, all at once: one listing per API
+/// endpoint (scopes that differ only in credentials, two AWS profiles on one account and
+/// region, would list the same objects again). Needs nothing observed, so it runs alongside
+/// the spec's own reads.
+pub async fn list_everywhere(router: &Router, scopes: &[Scope]) -> Listed {
     let mut listed_endpoints = BTreeSet::new();
-    let scopes: Vec<&Scope> =
-        scopes.iter().filter(|s| **s != Scope::Engine && listed_endpoints.insert(s.addressed())).collect();
+    let scopes: Vec<Scope> =
+        scopes.iter().filter(|s| **s != Scope::Engine && listed_endpoints.insert(s.addressed())).cloned().collect();
     let calls = scopes
         .iter()
         .map(|scope| {
@@ -56,8 +57,15 @@ pub async fn discover(
             future
         })
         .collect();
-    let listed: Vec<Result<Vec<OwnedObject>, BackendError>> = join_all(calls).await;
+    let results = join_all(calls).await;
+    Listed { scopes, results }
+}
 
+/// Find what the stack owns (as `listed`) that is not among `spec` nodes. `spec_observations`
+/// tell which VPC endpoints are the spec's consumers', so their connections are never taken
+/// for orphans.
+pub fn discover(stack: &str, spec: &ResourceGraph, listed: Listed, spec_observations: &[Observation]) -> Discovery {
+    let Listed { scopes, results: listed } = listed;
     let mut discovery = Discovery::default();
     let mut connections: Vec<(Scope, OwnedObject)> = Vec::new();
     let mut orphan_vpces: BTreeMap<String, Address> = BTreeMap::new();
@@ -79,7 +87,7 @@ pub async fn discover(
                     if owned.kind == NodeKind::Vpce {
                         orphan_vpces.insert(owned.object.id.clone(), address.clone());
                     }
-                    discovery.push_orphan(router.stack(), address.clone(), owned.kind, (*scope).clone(), owned.object);
+                    discovery.push_orphan(stack, address.clone(), owned.kind, (*scope).clone(), owned.object);
                 }
                 Some(_) => {}
                 None if owned.kind == NodeKind::ConnectionAcceptance => connections.push(((*scope).clone(), owned)),
@@ -87,7 +95,7 @@ pub async fn discover(
             }
         }
     }
-    prune_connections(&mut discovery, router.stack(), spec, spec_observations, connections, &orphan_vpces);
+    prune_connections(&mut discovery, stack, spec, spec_observations, connections, &orphan_vpces);
     discovery
 }
 

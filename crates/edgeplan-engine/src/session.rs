@@ -12,7 +12,7 @@ use edgeplan_model::{
 };
 use edgeplan_plan::{NodeDiagnostic, Plan};
 
-use crate::discovery::{discover, execution_graph, scope_address};
+use crate::discovery::{discover, execution_graph, list_everywhere, scope_address};
 use crate::lock::{HeldLock, LockError, read_inventory, write_inventory};
 use crate::report::{ApplyReport, Progress};
 use crate::router::Router;
@@ -99,9 +99,16 @@ impl Session {
 
     async fn planned(&self, destroy: bool) -> Planned {
         let nodes = self.stack.nodes();
-        let mut observations = self.router.observe_all(&nodes).await;
-        let (scopes, mut diagnostics) = self.scopes().await;
-        let discovery = discover(&self.router, &self.stack.graph, &scopes, &observations).await;
+        // The spec's reads and ownership discovery's listings need nothing of each other: both
+        // at once, so a plan waits for the longer of the two, not their sum.
+        let listing = async {
+            let (scopes, diagnostics) = self.scopes().await;
+            let listed = list_everywhere(&self.router, &scopes).await;
+            (scopes, diagnostics, listed)
+        };
+        let (mut observations, (scopes, mut diagnostics, listed)) =
+            crate::clock::both(Box::pin(self.router.observe_all(&nodes)), Box::pin(listing)).await;
+        let discovery = discover(&self.stack.name, &self.stack.graph, listed, &observations);
         observations.extend(discovery.observations);
         diagnostics.extend(discovery.diagnostics);
         let orphans: Vec<&Node> = discovery.orphans.iter().collect();
