@@ -73,6 +73,7 @@ pub(crate) fn run() -> Result<()> {
         }
     }
     apply_bench::print_figures(&root, &mut failures);
+    crate::moto_bench::print_figures(&root, &mut failures);
     println!();
     if any_rss_bound {
         println!("≤ RSS: at or below the probe's own peak, so only an upper bound (see xtask/src/rss_probe.rs)");

@@ -8,6 +8,7 @@ mod dist;
 mod fleet_spec;
 mod fleet_world;
 mod moto;
+mod moto_bench;
 mod rss_probe;
 mod schema;
 mod snapshots;
