@@ -60,11 +60,14 @@ impl AwsSettings {
     }
 }
 
+/// A scope's backend, opened once.
+type Opening = OnceCell<Result<Arc<AwsBackend>, BackendError>>;
+
 /// Opens AWS scopes; one client set per (profile, region), kept for the connector's life.
 pub struct AwsConnector {
     settings: AwsSettings,
     /// One cell per scope: concurrent first uses of a scope open it once.
-    open: Mutex<HashMap<Scope, Arc<OnceCell<Result<Arc<AwsBackend>, BackendError>>>>>,
+    open: Mutex<HashMap<Scope, Arc<Opening>>>,
 }
 
 impl AwsConnector {

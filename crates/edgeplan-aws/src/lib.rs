@@ -23,6 +23,8 @@ mod execute;
 mod iam;
 mod observe;
 mod owned;
+#[cfg(test)]
+mod recorded;
 
 pub use backend::AwsBackend;
 pub use calls::{CallCount, CallCounts};

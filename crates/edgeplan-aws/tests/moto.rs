@@ -536,3 +536,41 @@ fn the_backend_conformance_suite_passes_against_moto() {
         }
     }
 }
+
+#[test]
+fn a_policy_at_five_versions_loses_the_one_the_plan_named_and_gains_the_enforced_one() {
+    let (moto, _turn) = moto();
+    let rt = runtime();
+    rt.block_on(async {
+        // The seed's ALB-era policy, edited four times since: five versions, the limit.
+        let mut seed = world("testdata/worlds/seed.yaml");
+        let policy = &mut seed.aws[0].iam.policies[0];
+        let first = policy.versions[0].clone();
+        for n in 2..=5 {
+            let mut version = first.clone();
+            version.id = format!("v{n}");
+            policy.versions.push(version);
+        }
+        policy.default_version = "v5".to_string();
+        let clients = Clients::new(moto.server.url()).await;
+        support::seed::seed(&clients, &seed).await.expect("seed moto");
+        let env = mixed(moto.server.url(), seed, &["staging", "prod"]).await;
+        let session = Session::new(load_stack(&support::repo("specs/seed.yaml")), env.connector.clone());
+        let clock = session.clock();
+        let (first, report) =
+            edgeplan_engine::drive(clock.clone(), apply_aws(&session, &ApplyOptions::default())).await;
+        assert_eq!(plan_errors(&first.plan), Vec::<String>::new());
+        assert!(report.succeeded(), "{:#?}", failures(&report));
+        let arn = "arn:aws:iam::123456789012:policy/ALBIngressControllerIAMPolicy";
+        let versions = clients.iam.list_policy_versions().policy_arn(arn).send().await.expect("ListPolicyVersions");
+        let ids: Vec<&str> = versions.versions().iter().filter_map(|v| v.version_id()).collect();
+        assert_eq!(ids.len(), 5, "{ids:?}");
+        assert!(!ids.contains(&"v1"), "the oldest non-default version went: {ids:?}");
+        let default = versions.versions().iter().find(|v| v.is_default_version()).and_then(|v| v.version_id());
+        assert_eq!(default, Some("v6"));
+        let document =
+            clients.iam.get_policy_version().policy_arn(arn).version_id("v6").send().await.expect("GetPolicyVersion");
+        let text = document.policy_version().and_then(|v| v.document()).unwrap_or_default();
+        assert!(text.contains("ec2:DescribeRouteTables") || text.contains("ec2%3ADescribeRouteTables"));
+    });
+}

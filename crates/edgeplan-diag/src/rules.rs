@@ -345,6 +345,9 @@ catalog! {
     LiveReplacementInterruptsTunnels = "EP231", "replacement-interrupts-tunnels", Warning, Live,
         "A replacement in this plan recreates the tunnel's path, and agents lose their tunnel until apply finishes",
         "apply in a maintenance window, or keep the field as it is; edgeplan deletes the old path first (dependents before what they depend on) and builds the new one";
+    LiveEndpointSubnetZoneUnsupported = "EP232", "endpoint-subnet-zone-unsupported", Error, Live,
+        "A consumer subnet is in an Availability Zone where the endpoint service has no node",
+        "remove that subnet from the consumer's subnets, or enable its zone on the NLB: CreateVpcEndpoint refuses every subnet of a zone the service does not support";
 }
 
 /// The rule with this ID. Every `RuleId` has exactly one catalog entry (tested).

@@ -686,16 +686,32 @@ fn shared_az_ids(view: &View<'_, '_>, vpce: &Node) -> Option<Finding> {
     let nlb = view.referenced(service, attr::NETWORK_LOAD_BALANCER_ARN)?;
     let consumer = strings(subnets.get(attr::AVAILABILITY_ZONE_IDS));
     let provider = strings(nlb.get(attr::AVAILABILITY_ZONE_IDS));
-    if consumer.is_empty() || provider.is_empty() || consumer.iter().any(|az| provider.contains(az)) {
+    let unsupported: Vec<&String> = consumer.iter().filter(|az| !provider.contains(az)).collect();
+    if consumer.is_empty() || provider.is_empty() || unsupported.is_empty() {
         return None;
     }
+    if unsupported.len() == consumer.len() {
+        return Some(Finding::of(
+            RuleId::LiveNoSharedAzId,
+            None,
+            format!(
+                "subnets in {} share no AZ ID with the endpoint service ({})",
+                consumer.join(", "),
+                provider.join(", ")
+            ),
+        ));
+    }
+    // Some subnets are in the service's zones and some are not: AWS refuses the whole call,
+    // so the plan says which zones to drop rather than letting apply find out.
+    let unsupported: Vec<&str> = unsupported.iter().map(|az| az.as_str()).collect();
     Some(Finding::of(
-        RuleId::LiveNoSharedAzId,
+        RuleId::LiveEndpointSubnetZoneUnsupported,
         None,
         format!(
-            "subnets in {} share no AZ ID with the endpoint service ({})",
-            consumer.join(", "),
-            provider.join(", ")
+            "the endpoint service is in {}; the consumer's subnet(s) in {} are not, and CreateVpcEndpoint refuses a subnet \
+             in a zone the service does not support",
+            provider.join(", "),
+            unsupported.join(", ")
         ),
     ))
 }

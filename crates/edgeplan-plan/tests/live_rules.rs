@@ -227,8 +227,20 @@ fn ep208_no_shared_az_id() {
         }
     });
     assert!(before_the_endpoint.contains(&"EP208 consumer.prod.vpce".to_string()), "{before_the_endpoint:?}");
-    // One shared AZ ID is enough.
-    assert!(silent_after(consumer_azs(vec!["euw1-az1", common::SHARED_AZ_ID])).is_empty());
+    // Every subnet in a shared AZ ID: silent.
+    assert!(silent_after(consumer_azs(vec![common::SHARED_AZ_ID])).is_empty());
+}
+
+#[test]
+fn ep232_endpoint_subnet_zone_unsupported() {
+    let consumer_azs = |azs: Vec<&'static str>| {
+        move |a: &Address, o: &mut Observed| {
+            set(a, o, "consumer.prod.subnets", attr::AVAILABILITY_ZONE_IDS, azs.clone());
+        }
+    };
+    // One subnet in the service's zone and one not: AWS refuses the whole CreateVpcEndpoint.
+    assert_eq!(silent_after(consumer_azs(vec!["euw1-az1", common::SHARED_AZ_ID])), ["EP232 consumer.prod.vpce"]);
+    assert!(silent_after(consumer_azs(vec![common::SHARED_AZ_ID])).is_empty());
 }
 
 #[test]

@@ -382,6 +382,8 @@ fn ep223_one_endpoint_subnet_per_zone() {
         &observe_world(&nodes, |a, o| {
             quiet(a, o);
             set(a, o, "consumer.prod.subnets", attr::AVAILABILITY_ZONE_IDS, vec![common::SHARED_AZ_ID, "euw1-az1"]);
+            // Zones the endpoint service has nodes in, too (else EP232).
+            set(a, o, "provider.nlb", attr::AVAILABILITY_ZONE_IDS, vec![common::SHARED_AZ_ID, "euw1-az1"]);
         }),
     );
     assert!(codes(&two_zones).is_empty(), "{:?}", codes(&two_zones));
