@@ -6,7 +6,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use aws_smithy_http_client::test_util::infallible_client_fn;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 use edgeplan_model::attr;
 use edgeplan_model::{
@@ -32,13 +37,32 @@ fn answer(answers: &Answers, body: &str) -> (u16, String) {
     ))
 }
 
-fn backend(answers: Answers) -> AwsBackend {
-    let answers = Arc::new(answers);
-    let http = infallible_client_fn(move |request: http_1x::Request<SdkBody>| {
+/// An HTTP client that answers from `Answers`, in process (our own: the SDK's test utilities
+/// would switch serde_json's `preserve_order` on for the whole workspace's test build).
+#[derive(Debug, Clone)]
+struct Recorded(Arc<Answers>);
+
+impl HttpConnector for Recorded {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let body = request.body().bytes().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
-        let (status, text) = answer(&answers, &body);
-        http_1x::Response::builder().status(status).body(SdkBody::from(text)).expect("a response")
-    });
+        let (status, text) = answer(&self.0, &body);
+        let status = StatusCode::try_from(status).expect("a status code");
+        HttpConnectorFuture::ready(Ok(HttpResponse::new(status, SdkBody::from(text))))
+    }
+}
+
+impl HttpClient for Recorded {
+    fn http_connector(
+        &self,
+        _settings: &HttpConnectorSettings,
+        _components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(self.clone())
+    }
+}
+
+fn backend(answers: Answers) -> AwsBackend {
+    let http = SharedHttpClient::new(Recorded(Arc::new(answers)));
     let credentials = aws_credential_types::Credentials::for_tests();
     let region = aws_types::region::Region::new("eu-west-1");
     let behavior = aws_config::BehaviorVersion::latest();

@@ -252,12 +252,26 @@ fn policy(aws: &SimAws, world: &World, q: &Query<'_>) -> Outcome {
         .with(attr::ROLE_NAME, role_name.as_str())
         .with(attr::POLICY_ARN, policy.arn.as_str())
         .with(attr::POLICY_NAME, policy.name.as_str())
-        .with(attr::POLICY_DOCUMENT, serde_json::to_string(&version.document).unwrap_or_default())
+        .with(attr::POLICY_DOCUMENT, serde_json::to_string(&sorted_keys(&version.document)).unwrap_or_default())
         .with(attr::DEFAULT_VERSION, policy.default_version.as_str())
         .with(attr::VERSIONS, strings(policy.versions.iter().map(|v| &v.id)))
         .with(attr::ATTACHED_POLICIES, strings(role.attached_policies.iter()));
     live.owner = owner_of(&policy.tags);
     present(live)
+}
+
+/// The document with its keys in order, whatever serde_json's map keeps (a crate elsewhere in
+/// a build may switch its `preserve_order` on): the same world reports the same text.
+fn sorted_keys(value: &serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<(&String, &serde_json::Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k.clone(), sorted_keys(v))).collect())
+        }
+        serde_json::Value::Array(items) => serde_json::Value::Array(items.iter().map(sorted_keys).collect()),
+        other => other.clone(),
+    }
 }
 
 fn string_pairs(pairs: &[(&str, &str)]) -> Value {
