@@ -8,7 +8,7 @@ use aws_sdk_ec2::types::{
     AvailabilityZone, RouteTable, SecurityGroup, SecurityGroupRule, ServiceConfiguration, Subnet, Vpc, VpcEndpoint,
     VpcEndpointConnection,
 };
-use aws_sdk_elasticloadbalancingv2::types::LoadBalancer;
+use aws_sdk_elasticloadbalancingv2::types::{LoadBalancer, TargetGroup};
 use edgeplan_model::attr::{self, field};
 use edgeplan_model::backend::{ADDRESS_TAG, STACK_TAG};
 use edgeplan_model::{BackendError, LiveObject, NodeKind, Observed, Ownership, Value};
@@ -559,34 +559,43 @@ async fn describe_load_balancers(b: &AwsBackend) -> Result<Vec<LoadBalancer>, Ba
 /// Listeners and target health.
 type NlbDetails = (Vec<Value>, Vec<Value>);
 
-/// Listeners (with the port their target group forwards to) and target health of one NLB.
-async fn nlb_details(b: &AwsBackend, arn: &str) -> Result<(Vec<Value>, Vec<Value>), BackendError> {
-    let (listeners, groups) = futures_pair(
-        async {
-            b.elb
-                .describe_listeners()
-                .load_balancer_arn(arn)
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Result<Vec<_>, _>>()
-                .await
-                .map_err(|e| from_sdk("elasticloadbalancing:DescribeListeners", e))
-        },
-        async {
-            b.elb
-                .describe_target_groups()
-                .load_balancer_arn(arn)
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Result<Vec<_>, _>>()
-                .await
-                .map_err(|e| from_sdk("elasticloadbalancing:DescribeTargetGroups", e))
-        },
-    )
-    .await;
-    let (listeners, groups) = (listeners?, groups?);
+/// Every target group in the region, with the load balancers each serves: one paginated call
+/// that needs no ARN, so it runs alongside DescribeLoadBalancers instead of after it.
+async fn describe_target_groups(b: &AwsBackend) -> Result<Vec<TargetGroup>, BackendError> {
+    b.elb
+        .describe_target_groups()
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(|e| from_sdk("elasticloadbalancing:DescribeTargetGroups", e))
+}
+
+/// Listeners (with the port their target group forwards to) and target health of one NLB,
+/// whose target groups are `groups`.
+async fn nlb_details(b: &AwsBackend, arn: &str, groups: Vec<&TargetGroup>) -> Result<NlbDetails, BackendError> {
+    let listeners = async {
+        b.elb
+            .describe_listeners()
+            .load_balancer_arn(arn)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| from_sdk("elasticloadbalancing:DescribeListeners", e))
+    };
+    let health_tasks = groups
+        .iter()
+        .filter_map(|g| g.target_group_arn())
+        .map(|tg| {
+            let task: crate::backend::Task<'_, Result<Vec<Value>, BackendError>> = Box::pin(target_health(b, tg));
+            task
+        })
+        .collect();
+    let (listeners, health) = futures_pair(listeners, join_all(health_tasks)).await;
+    let listeners = listeners?;
     let group_port: BTreeMap<&str, i32> =
         groups.iter().filter_map(|g| Some((g.target_group_arn()?, g.port()?))).collect();
     let listener_values = listeners
@@ -604,45 +613,37 @@ async fn nlb_details(b: &AwsBackend, arn: &str) -> Result<(Vec<Value>, Vec<Value
             ])
         })
         .collect();
-    let health_tasks = groups
-        .iter()
-        .filter_map(|g| g.target_group_arn())
-        .map(|tg| {
-            let task: crate::backend::Task<'_, Result<Vec<Value>, BackendError>> = Box::pin(async move {
-                let out = b
-                    .elb
-                    .describe_target_health()
-                    .target_group_arn(tg)
-                    .send()
-                    .await
-                    .map_err(|e| from_sdk("elasticloadbalancing:DescribeTargetHealth", e))?;
-                Ok(out
-                    .target_health_descriptions()
-                    .iter()
-                    .map(|d| {
-                        let target = d.target();
-                        let health = d.target_health();
-                        map_of(&[
-                            (field::TARGET, opt(target.and_then(|t| t.id()))),
-                            (
-                                field::PORT,
-                                target.and_then(|t| t.port()).map_or(Value::Null, |p| Value::Int(i64::from(p))),
-                            ),
-                            (field::STATE, opt(health.and_then(|h| h.state()).map(|s| s.as_str()))),
-                            (field::REASON, opt(health.and_then(|h| h.reason()).map(|r| r.as_str()))),
-                            (field::DESCRIPTION, opt(health.and_then(|h| h.description()))),
-                        ])
-                    })
-                    .collect())
-            });
-            task
-        })
-        .collect();
-    let mut health = Vec::new();
-    for result in join_all(health_tasks).await {
-        health.extend(result?);
+    let mut all = Vec::new();
+    for result in health {
+        all.extend(result?);
     }
-    Ok((listener_values, health))
+    Ok((listener_values, all))
+}
+
+/// DescribeTargetHealth of one target group.
+async fn target_health(b: &AwsBackend, group: &str) -> Result<Vec<Value>, BackendError> {
+    let out = b
+        .elb
+        .describe_target_health()
+        .target_group_arn(group)
+        .send()
+        .await
+        .map_err(|e| from_sdk("elasticloadbalancing:DescribeTargetHealth", e))?;
+    Ok(out
+        .target_health_descriptions()
+        .iter()
+        .map(|d| {
+            let target = d.target();
+            let health = d.target_health();
+            map_of(&[
+                (field::TARGET, opt(target.and_then(|t| t.id()))),
+                (field::PORT, target.and_then(|t| t.port()).map_or(Value::Null, |p| Value::Int(i64::from(p)))),
+                (field::STATE, opt(health.and_then(|h| h.state()).map(|s| s.as_str()))),
+                (field::REASON, opt(health.and_then(|h| h.reason()).map(|r| r.as_str()))),
+                (field::DESCRIPTION, opt(health.and_then(|h| h.description()))),
+            ])
+        })
+        .collect())
 }
 
 /// The NLB the controller made, found by the hostname the tunnel Service reports.
@@ -650,9 +651,12 @@ async fn nlbs(b: &AwsBackend, qs: &[&Query<'_>]) -> Batch {
     if qs.iter().all(|q| q.text(attr::HOSTNAME).is_none()) {
         return Ok(vec![Ok(Observed::Absent); qs.len()]);
     }
-    let (balancers, services) =
-        futures_pair(describe_load_balancers(b), describe_service_configurations(b, Vec::new())).await;
-    let (balancers, services) = (balancers?, services?);
+    let ((balancers, services), groups) = futures_pair(
+        futures_pair(describe_load_balancers(b), describe_service_configurations(b, Vec::new())),
+        describe_target_groups(b),
+    )
+    .await;
+    let (balancers, services, groups) = (balancers?, services?, groups?);
     let matched: Vec<Option<&LoadBalancer>> = qs
         .iter()
         .map(|q| {
@@ -668,9 +672,11 @@ async fn nlbs(b: &AwsBackend, qs: &[&Query<'_>]) -> Batch {
     let detail_tasks = matched
         .iter()
         .map(|lb| {
+            let groups = &groups;
             let task: crate::backend::Task<'_, Option<Result<NlbDetails, BackendError>>> = Box::pin(async move {
                 let arn = lb.and_then(|lb| lb.load_balancer_arn())?;
-                Some(nlb_details(b, arn).await)
+                let mine = groups.iter().filter(|g| g.load_balancer_arns().iter().any(|a| a == arn)).collect();
+                Some(nlb_details(b, arn, mine).await)
             });
             task
         })
