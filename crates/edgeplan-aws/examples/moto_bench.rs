@@ -46,38 +46,57 @@ fn main() {
         let (calls, by_operation) = runtime.block_on(count_plan(server.url(), &spec, &world));
         let proxy = moto::start_proxy(server.url(), Faults { latency_ms: LATENCY_MS, ..Faults::default() })
             .expect("start the latency proxy");
-        let direct = median_process_wall(server.url(), &spec, &world);
-        let slowed = median_process_wall(proxy.url(), &spec, &world);
+        let (direct, _) = median_process_wall(server.url(), &spec, &world);
+        let (slowed, cpu) = median_process_wall(proxy.url(), &spec, &world);
         let ratio = slowed.as_secs_f64() / (LATENCY_MS as f64 / 1000.0);
         // What the latency alone added, in round trips: the calls that ran one after another.
         let sequential = (slowed.as_secs_f64() - direct.as_secs_f64()) / (LATENCY_MS as f64 / 1000.0);
         println!(
-            "{label:<18} plan: {calls:>3} AWS calls   whole process: {:.2} s at {LATENCY_MS} ms/call = {ratio:.1} × {LATENCY_MS} ms ({:.2} s with no added latency; latency added {sequential:.1} × {LATENCY_MS} ms)   (AWS side applied first: {applied} mutations)",
+            "{label:<18} plan: {calls:>3} AWS calls   whole process: {:.2} s at {LATENCY_MS} ms/call = {ratio:.1} × {LATENCY_MS} ms ({:.2} s with no added latency; latency added {sequential:.1} × {LATENCY_MS} ms; edgeplan's CPU {:.2} s)   (AWS side applied first: {applied} mutations)",
             slowed.as_secs_f64(),
             direct.as_secs_f64(),
+            cpu.as_secs_f64(),
         );
         let line: Vec<String> = by_operation.iter().map(|(op, n)| format!("{op} {n}")).collect();
         println!("{:<18}   by operation: {}", "", line.join(", "));
     }
 }
 
-/// The median wall time of 3 whole processes that each make one plan through `url`.
-fn median_process_wall(url: &str, spec: &Path, world: &Path) -> Duration {
-    let mut walls: Vec<Duration> = (0..3)
+/// The median wall time of 3 whole processes that each make one plan through `url`, and the
+/// median CPU time they used.
+fn median_process_wall(url: &str, spec: &Path, world: &Path) -> (Duration, Duration) {
+    let mut runs: Vec<(Duration, Duration)> = (0..3)
         .map(|_| {
             let started = Instant::now();
-            let status = std::process::Command::new(std::env::current_exe().expect("this program"))
+            let output = std::process::Command::new(std::env::current_exe().expect("this program"))
                 .args(["plan-once", url])
                 .arg(spec)
                 .arg(world)
-                .status()
+                .stderr(std::process::Stdio::inherit())
+                .output()
                 .expect("run the plan process");
-            assert!(status.success(), "the plan process failed");
-            started.elapsed()
+            assert!(output.status.success(), "the plan process failed");
+            let cpu_ms: u64 = String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .find_map(|l| l.strip_prefix("cpu_ms "))
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or(0);
+            (started.elapsed(), Duration::from_millis(cpu_ms))
         })
         .collect();
-    walls.sort();
-    walls[walls.len() / 2]
+    runs.sort();
+    runs[runs.len() / 2]
+}
+
+/// This process's CPU time (user + system), from /proc (Linux; 0 elsewhere).
+fn own_cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command (which may hold spaces) are space-separated; utime and stime
+    // are the 14th and 15th fields, in clock ticks (100 per second on Linux).
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
 /// The seed spec with `consumers` more consumers (0: the seed itself), and its world.
@@ -216,6 +235,7 @@ fn plan_once(url: &str, spec: &Path, world: &Path) {
         let session = Session::new(stack, env.connector.clone());
         let planned = edgeplan_engine::drive(session.clock(), session.plan()).await;
         std::hint::black_box(planned.plan.changes.len());
+        println!("cpu_ms {}", own_cpu_time().as_millis());
         if std::env::var_os("EDGEPLAN_BENCH_TIMELINE").is_some() {
             for (at, op) in env.counts.timeline() {
                 eprintln!("{:>7.3} s  {op}", at.as_secs_f64());
