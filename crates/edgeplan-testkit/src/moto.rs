@@ -17,9 +17,11 @@ use sha2::{Digest, Sha256};
 
 use crate::path;
 
-/// Where the venv lives: `$EDGEPLAN_MOTO_VENV`, else `.moto-venv` in the repository.
+/// Where the venv lives: `$EDGEPLAN_MOTO_VENV` (a relative path is the repository's, as
+/// `cargo xtask moto` reads it: tests run in their crate's directory), else `.moto-venv` in
+/// the repository.
 pub fn venv_dir() -> PathBuf {
-    std::env::var_os("EDGEPLAN_MOTO_VENV").map_or_else(|| path(".moto-venv"), PathBuf::from)
+    std::env::var_os("EDGEPLAN_MOTO_VENV").map_or_else(|| path(".moto-venv"), |dir| crate::workspace_root().join(dir))
 }
 
 /// The requirements file the venv is made from.
