@@ -2,9 +2,6 @@
 //! EC2, ELBv2 and IAM calls by the modules beside this one.
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::pin::Pin;
-use std::task::Poll;
 
 use edgeplan_model::{
     Action, Address, Attr, Backend, BackendError, BoxFuture, Identity, NodeKind, Observed, Operation, OwnedObject,
@@ -12,6 +9,7 @@ use edgeplan_model::{
 };
 
 use crate::{execute, observe, owned};
+use edgeplan_model::join::both;
 
 pub(crate) type Outcome = Result<Observed, BackendError>;
 
@@ -141,31 +139,4 @@ impl Backend for AwsBackend {
             owned.map_err(|e| self.denied(e))
         })
     }
-}
-
-pub(crate) type Task<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// Poll every future together on the current task; results in input order. The backend's
-/// concurrency: every kind's calls are in flight at once.
-pub(crate) async fn join_all<'a, T: Send + 'a>(futures: Vec<Task<'a, T>>) -> Vec<T> {
-    let mut slots: Vec<(Task<'a, T>, Option<T>)> = futures.into_iter().map(|f| (f, None)).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (future, slot) in slots.iter_mut() {
-            if slot.is_none() {
-                match future.as_mut().poll(cx) {
-                    Poll::Ready(value) => *slot = Some(value),
-                    Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending { Poll::Pending } else { Poll::Ready(()) }
-    })
-    .await;
-    slots.into_iter().filter_map(|(_, value)| value).collect()
-}
-
-/// Two futures at once.
-pub(crate) async fn both<A, B>(a: impl Future<Output = A> + Send, b: impl Future<Output = B> + Send) -> (A, B) {
-    crate::observe::futures_pair(a, b).await
 }

@@ -13,12 +13,13 @@ use edgeplan_model::attr::{self, field};
 use edgeplan_model::backend::{ADDRESS_TAG, STACK_TAG};
 use edgeplan_model::{BackendError, LiveObject, NodeKind, Observed, Ownership, Value};
 
-use crate::backend::{AwsBackend, Outcome, Query, join_all};
+use crate::backend::{AwsBackend, Outcome, Query};
 use crate::convert::{
     Tags, ec2_tags, filter, is_local, map_of, opt, owned_by, owner_of, port_of, route_value, stack_filter, strings,
 };
 use crate::error::from_sdk;
 use crate::iam;
+use edgeplan_model::join::{both, join_all};
 
 type Batch = Result<Vec<Outcome>, BackendError>;
 
@@ -32,7 +33,7 @@ pub(crate) async fn all(b: &AwsBackend, queries: &[Query<'_>]) -> Vec<Outcome> {
         .into_iter()
         .map(|(kind, indices)| {
             let batch: Vec<&Query<'_>> = indices.iter().map(|i| &queries[*i]).collect();
-            let task: crate::backend::Task<'_, (Vec<usize>, Vec<Outcome>)> = Box::pin(async move {
+            let task: edgeplan_model::BoxFuture<'_, (Vec<usize>, Vec<Outcome>)> = Box::pin(async move {
                 let outcomes = match kind_batch(b, kind, &batch).await {
                     Ok(outcomes) => outcomes,
                     Err(error) => vec![Err(error); batch.len()],
@@ -261,7 +262,7 @@ async fn policies(b: &AwsBackend, qs: &[&Query<'_>]) -> Vec<Outcome> {
     let tasks = qs
         .iter()
         .map(|q| {
-            let task: crate::backend::Task<'_, Outcome> = Box::pin(policy(b, q));
+            let task: edgeplan_model::BoxFuture<'_, Outcome> = Box::pin(policy(b, q));
             task
         })
         .collect();
@@ -311,7 +312,7 @@ async fn policy(b: &AwsBackend, q: &Query<'_>) -> Outcome {
     let tags: Tags = details
         .map(|p| p.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect())
         .unwrap_or_default();
-    let (versions, document) = futures_pair(
+    let (versions, document) = both(
         async {
             b.iam
                 .list_policy_versions()
@@ -351,34 +352,6 @@ async fn policy(b: &AwsBackend, q: &Query<'_>) -> Outcome {
     present(live)
 }
 
-/// Two futures at once.
-pub(crate) async fn futures_pair<A, B>(
-    a: impl std::future::Future<Output = A> + Send,
-    b: impl std::future::Future<Output = B> + Send,
-) -> (A, B) {
-    let mut a = std::pin::pin!(a);
-    let mut b = std::pin::pin!(b);
-    let (mut ra, mut rb) = (None, None);
-    std::future::poll_fn(|cx| {
-        if ra.is_none()
-            && let std::task::Poll::Ready(v) = a.as_mut().poll(cx)
-        {
-            ra = Some(v);
-        }
-        if rb.is_none()
-            && let std::task::Poll::Ready(v) = b.as_mut().poll(cx)
-        {
-            rb = Some(v);
-        }
-        if ra.is_some() && rb.is_some() { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
-    })
-    .await;
-    match (ra, rb) {
-        (Some(a), Some(b)) => (a, b),
-        _ => unreachable!("both futures completed"),
-    }
-}
-
 // ----- VPC ---------------------------------------------------------------------------------
 
 fn string_pairs(pairs: &[(&str, &str)]) -> Value {
@@ -400,9 +373,9 @@ async fn vpcs(b: &AwsBackend, qs: &[&Query<'_>]) -> Batch {
     if ids.is_empty() {
         return Ok(vec![Ok(Observed::Absent); qs.len()]);
     }
-    let ((vpcs, subnets), (tables, zones)) = futures_pair(
-        futures_pair(describe_vpcs(b, &ids), describe_subnets(b, vec![filter("vpc-id", ids.iter().cloned())])),
-        futures_pair(
+    let ((vpcs, subnets), (tables, zones)) = both(
+        both(describe_vpcs(b, &ids), describe_subnets(b, vec![filter("vpc-id", ids.iter().cloned())])),
+        both(
             describe_route_tables(b, vec![filter("vpc-id", ids.iter().cloned()), filter("association.main", ["true"])]),
             describe_zones(b),
         ),
@@ -590,11 +563,11 @@ async fn nlb_details(b: &AwsBackend, arn: &str, groups: Vec<&TargetGroup>) -> Re
         .iter()
         .filter_map(|g| g.target_group_arn())
         .map(|tg| {
-            let task: crate::backend::Task<'_, Result<Vec<Value>, BackendError>> = Box::pin(target_health(b, tg));
+            let task: edgeplan_model::BoxFuture<'_, Result<Vec<Value>, BackendError>> = Box::pin(target_health(b, tg));
             task
         })
         .collect();
-    let (listeners, health) = futures_pair(listeners, join_all(health_tasks)).await;
+    let (listeners, health) = both(listeners, join_all(health_tasks)).await;
     let listeners = listeners?;
     let group_port: BTreeMap<&str, i32> =
         groups.iter().filter_map(|g| Some((g.target_group_arn()?, g.port()?))).collect();
@@ -651,8 +624,8 @@ async fn nlbs(b: &AwsBackend, qs: &[&Query<'_>]) -> Batch {
     if qs.iter().all(|q| q.text(attr::HOSTNAME).is_none()) {
         return Ok(vec![Ok(Observed::Absent); qs.len()]);
     }
-    let ((balancers, services), groups) = futures_pair(
-        futures_pair(describe_load_balancers(b), describe_service_configurations(b, Vec::new())),
+    let ((balancers, services), groups) = both(
+        both(describe_load_balancers(b), describe_service_configurations(b, Vec::new())),
         describe_target_groups(b),
     )
     .await;
@@ -673,7 +646,7 @@ async fn nlbs(b: &AwsBackend, qs: &[&Query<'_>]) -> Batch {
         .iter()
         .map(|lb| {
             let groups = &groups;
-            let task: crate::backend::Task<'_, Option<Result<NlbDetails, BackendError>>> = Box::pin(async move {
+            let task: edgeplan_model::BoxFuture<'_, Option<Result<NlbDetails, BackendError>>> = Box::pin(async move {
                 let arn = lb.and_then(|lb| lb.load_balancer_arn())?;
                 let mine = groups.iter().filter(|g| g.load_balancer_arns().iter().any(|a| a == arn)).collect();
                 Some(nlb_details(b, arn, mine).await)
@@ -682,7 +655,7 @@ async fn nlbs(b: &AwsBackend, qs: &[&Query<'_>]) -> Batch {
         })
         .collect();
     // The subnets' zone IDs (ELBv2 reports zone names only) alongside the listeners and health.
-    let (subnets, details) = futures_pair(
+    let (subnets, details) = both(
         async {
             if subnet_ids.is_empty() {
                 Ok(Vec::new())
@@ -842,7 +815,7 @@ async fn vpce_security_groups(b: &AwsBackend, qs: &[&Query<'_>]) -> Batch {
     let ids: BTreeSet<String> = groups.iter().filter_map(|g| g.group_id().map(str::to_string)).collect();
     let vpc_ids: Vec<String> =
         groups.iter().filter_map(|g| g.vpc_id().map(str::to_string)).collect::<BTreeSet<_>>().into_iter().collect();
-    let (rules, vpcs) = futures_pair(
+    let (rules, vpcs) = both(
         async {
             if ids.is_empty() {
                 Ok(Vec::new())
@@ -919,7 +892,7 @@ fn service_gone(service: &ServiceConfiguration) -> bool {
 async fn endpoint_services(b: &AwsBackend, qs: &[&Query<'_>]) -> Batch {
     let stack = qs.first().map(|q| q.stack).unwrap_or_default();
     let (services, zones) =
-        futures_pair(describe_service_configurations(b, vec![stack_filter(stack)]), describe_zones(b)).await;
+        both(describe_service_configurations(b, vec![stack_filter(stack)]), describe_zones(b)).await;
     let services: Vec<ServiceConfiguration> = services?.into_iter().filter(|s| !service_gone(s)).collect();
     let zones = zones?;
     Ok(qs
@@ -985,7 +958,7 @@ async fn permissions(b: &AwsBackend, qs: &[&Query<'_>]) -> Batch {
     let tasks = qs
         .iter()
         .map(|q| {
-            let task: crate::backend::Task<'_, Result<Option<Vec<String>>, BackendError>> = Box::pin(async move {
+            let task: edgeplan_model::BoxFuture<'_, Result<Option<Vec<String>>, BackendError>> = Box::pin(async move {
                 let Some(id) = q.text(attr::SERVICE_ID) else { return Ok(None) };
                 match allowed_principals(b, id).await {
                     Ok(principals) => Ok(Some(principals)),
@@ -996,7 +969,7 @@ async fn permissions(b: &AwsBackend, qs: &[&Query<'_>]) -> Batch {
             task
         })
         .collect();
-    let (services, allowed) = futures_pair(services_by_id(b, &ids), join_all(tasks)).await;
+    let (services, allowed) = both(services_by_id(b, &ids), join_all(tasks)).await;
     let services = services?;
     Ok(qs
         .iter()
@@ -1093,7 +1066,7 @@ async fn acceptances(b: &AwsBackend, qs: &[&Query<'_>]) -> Batch {
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let (connections, services) = futures_pair(describe_connections(b, &ids), services_by_id(b, &ids)).await;
+    let (connections, services) = both(describe_connections(b, &ids), services_by_id(b, &ids)).await;
     let (connections, services) = (connections?, services?);
     Ok(qs
         .iter()

@@ -7,19 +7,17 @@ use edgeplan_model::{BackendError, LiveObject, NodeKind, OwnedObject};
 use crate::backend::AwsBackend;
 use crate::convert::{ec2_tags, opt, owner_of, stack_filter};
 use crate::observe::{self, camel};
+use edgeplan_model::join::both;
 
 pub(crate) async fn list(b: &AwsBackend, stack: &str) -> Result<Vec<OwnedObject>, BackendError> {
     let filters = || vec![stack_filter(stack)];
     // Every kind's tag-filtered listing at once.
-    let (((subnets, tables), (groups, rules)), (services, endpoints)) = futures_join(
-        futures_join(
-            futures_join(observe::describe_subnets(b, filters()), observe::describe_route_tables(b, filters())),
-            futures_join(observe::describe_security_groups(b, filters()), observe::describe_sg_rules(b, filters())),
+    let (((subnets, tables), (groups, rules)), (services, endpoints)) = both(
+        both(
+            both(observe::describe_subnets(b, filters()), observe::describe_route_tables(b, filters())),
+            both(observe::describe_security_groups(b, filters()), observe::describe_sg_rules(b, filters())),
         ),
-        futures_join(
-            observe::describe_service_configurations(b, filters()),
-            observe::describe_vpc_endpoints(b, filters()),
-        ),
+        both(observe::describe_service_configurations(b, filters()), observe::describe_vpc_endpoints(b, filters())),
     )
     .await;
     let (subnets, tables, groups, rules, services, endpoints) =
@@ -109,11 +107,4 @@ pub(crate) async fn list(b: &AwsBackend, stack: &str) -> Result<Vec<OwnedObject>
         });
     }
     Ok(owned)
-}
-
-async fn futures_join<A, B>(
-    a: impl std::future::Future<Output = A> + Send,
-    b: impl std::future::Future<Output = B> + Send,
-) -> (A, B) {
-    observe::futures_pair(a, b).await
 }

@@ -5,7 +5,6 @@
 //! in microseconds with no test-only runtime feature in the release binary.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -58,48 +57,4 @@ pub async fn drive<F: Future>(clock: Arc<dyn Clock>, future: F) -> F::Output {
     .await
 }
 
-type Task<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// Poll every future together on the current task (no spawn); results in input order.
-pub async fn join_all<'a, T: Send + 'a>(futures: Vec<Task<'a, T>>) -> Vec<T> {
-    let mut slots: Vec<(Task<'a, T>, Option<T>)> = futures.into_iter().map(|f| (f, None)).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (future, slot) in slots.iter_mut() {
-            if slot.is_none() {
-                match future.as_mut().poll(cx) {
-                    Poll::Ready(value) => *slot = Some(value),
-                    Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending { Poll::Pending } else { Poll::Ready(()) }
-    })
-    .await;
-    slots.into_iter().filter_map(|(_, value)| value).collect()
-}
-
-/// Poll two futures together on the current task (no spawn).
-pub async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
-    let mut a = std::pin::pin!(a);
-    let mut b = std::pin::pin!(b);
-    let (mut left, mut right) = (None, None);
-    std::future::poll_fn(|cx| {
-        if left.is_none()
-            && let Poll::Ready(value) = a.as_mut().poll(cx)
-        {
-            left = Some(value);
-        }
-        if right.is_none()
-            && let Poll::Ready(value) = b.as_mut().poll(cx)
-        {
-            right = Some(value);
-        }
-        if left.is_some() && right.is_some() { Poll::Ready(()) } else { Poll::Pending }
-    })
-    .await;
-    match (left, right) {
-        (Some(left), Some(right)) => (left, right),
-        _ => unreachable!("both futures completed"),
-    }
-}
+pub use edgeplan_model::join::{both, join_all};

@@ -17,6 +17,7 @@ pub mod attr;
 pub mod backend;
 mod compile;
 mod graph;
+pub mod join;
 pub mod kinds;
 pub mod manifest;
 mod node;
