@@ -50,9 +50,9 @@ pub(crate) fn opt(value: Option<&str>) -> Value {
     value.map_or(Value::Null, Value::str)
 }
 
-/// A route as `{destination, target}`; the target is whatever the route goes to (`local`,
+/// A route as `(destination, target)`; the target is whatever the route goes to (`local`,
 /// `igw-…`, `nat-…`): the LB controller calls a subnet public when one starts with `igw`.
-pub(crate) fn route_value(route: &Route) -> Option<Value> {
+pub(crate) fn route_pair(route: &Route) -> Option<(String, String)> {
     let destination =
         route.destination_cidr_block().or(route.destination_ipv6_cidr_block()).or(route.destination_prefix_list_id())?;
     let target = route
@@ -66,10 +66,14 @@ pub(crate) fn route_value(route: &Route) -> Option<Value> {
         .or(route.carrier_gateway_id())
         .or(route.egress_only_internet_gateway_id())
         .unwrap_or("unknown");
+    Some((destination.to_string(), target.to_string()))
+}
+
+/// A route as the kinds declare it: `{destination, target}`.
+pub(crate) fn route_value(route: &Route) -> Option<Value> {
+    let (destination, target) = route_pair(route)?;
     let map: BTreeMap<String, String> =
-        [(field::DESTINATION.to_string(), destination.to_string()), (field::TARGET.to_string(), target.to_string())]
-            .into_iter()
-            .collect();
+        [(field::DESTINATION.to_string(), destination), (field::TARGET.to_string(), target)].into_iter().collect();
     Some(Value::from(map))
 }
 

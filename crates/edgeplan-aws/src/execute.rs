@@ -285,11 +285,7 @@ async fn route_table(b: &AwsBackend, op: &Operation, q: &Query<'_>, create: bool
         .iter()
         .flat_map(|t| t.routes())
         .filter(|r| !crate::convert::is_local(r))
-        .filter_map(|r| {
-            let value = crate::convert::route_value(r)?;
-            let map = value.string_map();
-            Some((map.get(attr::field::DESTINATION)?.clone(), map.get(attr::field::TARGET)?.clone()))
-        })
+        .filter_map(crate::convert::route_pair)
         .collect();
     let wanted = desired_routes(q);
     for (destination, _) in existing.difference(&wanted) {
@@ -505,9 +501,10 @@ async fn vpce_security_group(b: &AwsBackend, q: &Query<'_>, create: bool) -> Don
             match created {
                 Ok(out) => out.group_id().unwrap_or_default().to_string(),
                 // A retried create: the group is ours if its tags say so.
-                Err(BackendError::Conflict { .. }) if already_ours(b, q).await? => {
-                    current(b, q).await?.map(|l| l.id).unwrap_or_default()
-                }
+                Err(error @ BackendError::Conflict { .. }) => match current(b, q).await? {
+                    Some(live) if live.owned_by(q.stack, q.address) => live.id,
+                    _ => return Err(error),
+                },
                 Err(error) => return Err(error),
             }
         }
