@@ -16,9 +16,10 @@ import functools
 import json
 import logging
 import os
-import signal
 import sys
 import threading
+
+from lifetime import exit_on_signal, exit_on_stdin_eof
 
 MOTO_VERSION = "5.2.5"
 # Tag key moto uses elsewhere to let a test choose a resource's ID (moto.utilities.id_generator).
@@ -427,29 +428,6 @@ def warm_up(app):
         )
         if response.status_code != 200:
             sys.exit(f"edgeplan-moto: warm-up call to {service} failed: HTTP {response.status_code}")
-
-
-def exit_on_stdin_eof(name):
-    """The parent holds our stdin: EOF means it is gone, so no server outlives a crashed test."""
-
-    def watch():
-        while sys.stdin.buffer.read(4096):
-            pass
-        try:
-            print(f"{name}: stdin closed, exiting", file=sys.stderr, flush=True)
-        finally:
-            # Exit even when stderr is a broken pipe: it often dies with the parent.
-            os._exit(0)
-
-    threading.Thread(target=watch, name="stdin-watch", daemon=True).start()
-
-
-def exit_on_signal():
-    def stop(signum, frame):
-        os._exit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
 
 
 def main():

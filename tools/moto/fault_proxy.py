@@ -19,15 +19,14 @@ POST /fault-proxy/config with JSON {"throttle": p, "server_error": p, "latency_m
 import argparse
 import http.client
 import json
-import os
 import random
-import signal
-import sys
 import threading
 import time
 import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from lifetime import exit_on_signal, exit_on_stdin_eof
 
 EC2_VERSION = "2016-11-15"
 # awsquery services: the error document's namespace is the service's own.
@@ -271,29 +270,6 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     # The SDK opens many connections at once; the default backlog of 5 would refuse some.
     request_queue_size = 128
-
-
-def exit_on_stdin_eof(name):
-    """The parent holds our stdin: EOF means it is gone, so no proxy outlives a crashed test."""
-
-    def watch():
-        while sys.stdin.buffer.read(4096):
-            pass
-        try:
-            print(f"{name}: stdin closed, exiting", file=sys.stderr, flush=True)
-        finally:
-            # Exit even when stderr is a broken pipe: it often dies with the parent.
-            os._exit(0)
-
-    threading.Thread(target=watch, name="stdin-watch", daemon=True).start()
-
-
-def exit_on_signal():
-    def stop(signum, frame):
-        os._exit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
 
 
 def main():

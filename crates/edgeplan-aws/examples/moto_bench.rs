@@ -13,12 +13,12 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use edgeplan_engine::{ApplyOptions, NoProgress, Session};
-use edgeplan_model::{Address, ScopeKind};
+use edgeplan_model::ScopeKind;
 use edgeplan_sim::{RouteTable, Subnet, Vpc, World};
 use edgeplan_testkit::moto::{self, Faults};
 
@@ -175,28 +175,16 @@ fn load(spec: &Path, world: &Path) -> (edgeplan_engine::Stack, World) {
     (stack, world)
 }
 
-fn aws_closure(planned: &edgeplan_engine::Planned) -> BTreeSet<Address> {
-    let aws: Vec<Address> = planned
-        .graph
-        .iter()
-        .filter(|(_, node)| node.scope.kind() == ScopeKind::Aws)
-        .map(|(address, _)| address.clone())
-        .collect();
-    planned.graph.closure_with_dependencies(&aws).expect("in the graph").into_iter().cloned().collect()
-}
-
 /// Seed moto with the world's AWS side and apply the spec's AWS nodes: the fleet's AWS side
 /// exists, as a no-change plan wants it.
 async fn prepare(url: &str, spec: &Path, world_path: &Path) -> usize {
     let (stack, world) = load(spec, world_path);
-    let clients = support::Clients::new(url).await;
-    support::seed::seed(&clients, &world).await.expect("seed moto");
-    let env = support::mixed(url, world, &["staging", "prod"]).await;
+    let (_, env) = support::seeded(url, url, world, &["staging", "prod"]).await;
     let session = Session::new(stack, env.connector.clone());
     let options = ApplyOptions { parallelism: 10, ..ApplyOptions::default() };
     let mutations = edgeplan_engine::drive(session.clock(), async {
         let planned = session.plan().await;
-        let only = aws_closure(&planned);
+        let only = support::aws_closure(&planned);
         let report = session.apply(&planned, Some(&only), &options, &NoProgress, None, false).await.expect("no lock");
         let failures: Vec<String> = report.failures().map(|(a, e)| format!("{a}: {e}")).collect();
         assert!(report.succeeded(), "the fleet's AWS side does not apply: {failures:#?}");

@@ -5,31 +5,12 @@
 
 mod support;
 
-use std::collections::BTreeSet;
-
 use edgeplan_engine::{ApplyOptions, NoProgress, Planned, Session};
-use edgeplan_model::{Address, ScopeKind};
+use edgeplan_model::ScopeKind;
 use edgeplan_plan::Plan;
 use edgeplan_testkit::{load_stack, world};
 
-use support::{Clients, mixed, moto, runtime};
-
-/// The AWS nodes of a plan's graph, and everything they depend on (Terraform's `-target`).
-fn aws_closure(planned: &Planned) -> BTreeSet<Address> {
-    let aws: Vec<Address> = planned
-        .graph
-        .iter()
-        .filter(|(_, node)| node.scope.kind() == ScopeKind::Aws)
-        .map(|(address, _)| address.clone())
-        .collect();
-    planned
-        .graph
-        .closure_with_dependencies(&aws)
-        .expect("the AWS nodes are in the graph")
-        .into_iter()
-        .cloned()
-        .collect()
-}
+use support::{Clients, moto, runtime};
 
 fn aws_changes(plan: &Plan, session: &Session) -> Vec<String> {
     plan.changes
@@ -54,7 +35,7 @@ fn plan_errors(plan: &Plan) -> Vec<String> {
 /// Plan, then apply the AWS nodes and what they depend on.
 async fn apply_aws(session: &Session, options: &ApplyOptions) -> (Planned, edgeplan_engine::ApplyReport) {
     let planned = session.plan().await;
-    let only = aws_closure(&planned);
+    let only = support::aws_closure(&planned);
     let report = session.apply(&planned, Some(&only), options, &NoProgress, None, false).await.expect("no lock");
     (planned, report)
 }
@@ -68,9 +49,13 @@ fn the_seed_converges_on_moto_and_a_second_plan_has_no_aws_changes() {
     let (moto, _turn) = moto();
     let rt = runtime();
     rt.block_on(async {
-        let clients = Clients::new(moto.server.url()).await;
-        support::seed::seed(&clients, &world("testdata/worlds/seed.yaml")).await.expect("seed moto");
-        let env = mixed(moto.server.url(), world("testdata/worlds/seed.yaml"), &["staging", "prod"]).await;
+        let (clients, env) = support::seeded(
+            moto.server.url(),
+            moto.server.url(),
+            world("testdata/worlds/seed.yaml"),
+            &["staging", "prod"],
+        )
+        .await;
         let session = Session::new(load_stack(&support::repo("specs/seed.yaml")), env.connector.clone());
         let clock = session.clock();
         let (first, report) =
@@ -296,15 +281,9 @@ fn throttling_and_server_errors_on_a_fifth_of_calls_still_converge_with_no_dupli
     .expect("start the fault proxy");
     let rt = runtime();
     rt.block_on(async {
-        let clients = Clients::new(moto.server.url()).await;
-        support::seed::seed(&clients, &world("testdata/worlds/seed.yaml")).await.expect("seed moto");
-        let env = support::mixed_via(
-            proxy.url(),
-            moto.server.url(),
-            world("testdata/worlds/seed.yaml"),
-            &["staging", "prod"],
-        )
-        .await;
+        let (clients, env) =
+            support::seeded(moto.server.url(), proxy.url(), world("testdata/worlds/seed.yaml"), &["staging", "prod"])
+                .await;
         let session = Session::new(load_stack(&support::repo("specs/seed.yaml")), env.connector.clone());
         let clock = session.clock();
         let (first, report) =
@@ -332,9 +311,13 @@ fn a_run_stopped_after_any_mutation_resumes_to_the_same_aws_objects() {
         let mut k = 1;
         loop {
             edgeplan_testkit::moto::reset(&moto.server).expect("reset");
-            let clients = Clients::new(moto.server.url()).await;
-            support::seed::seed(&clients, &world("testdata/worlds/seed.yaml")).await.expect("seed moto");
-            let env = mixed(moto.server.url(), world("testdata/worlds/seed.yaml"), &["staging", "prod"]).await;
+            let (clients, env) = support::seeded(
+                moto.server.url(),
+                moto.server.url(),
+                world("testdata/worlds/seed.yaml"),
+                &["staging", "prod"],
+            )
+            .await;
             let stack = || load_stack(&support::repo("specs/seed.yaml"));
             let stopped = Session::new(stack(), env.connector.clone());
             let options = ApplyOptions { stop_after_mutations: Some(k), ..ApplyOptions::default() };
@@ -381,10 +364,13 @@ fn a_removed_consumer_is_pruned_and_the_others_are_left_as_they_are() {
     let (moto, _turn) = moto();
     let rt = runtime();
     rt.block_on(async {
-        let clients = Clients::new(moto.server.url()).await;
-        support::seed::seed(&clients, &world("testdata/worlds/fleet.yaml")).await.expect("seed moto");
-        let env =
-            mixed(moto.server.url(), world("testdata/worlds/fleet.yaml"), &["platform", "prod", "analytics"]).await;
+        let (clients, env) = support::seeded(
+            moto.server.url(),
+            moto.server.url(),
+            world("testdata/worlds/fleet.yaml"),
+            &["platform", "prod", "analytics"],
+        )
+        .await;
         let (_dir, two) = edgeplan_testkit::edited_stack("specs/fleet.yaml", fleet_in_one_account);
         let stack_name = two.name.clone();
         let session = Session::new(two, env.connector.clone());
@@ -410,7 +396,7 @@ fn a_removed_consumer_is_pruned_and_the_others_are_left_as_they_are() {
             .map(|c| c.address.to_string())
             .collect();
         assert!(deletes.iter().any(|a| a == "consumer.analytics.vpce"), "{deletes:?}");
-        let only = aws_closure(&planned);
+        let only = support::aws_closure(&planned);
         let report = edgeplan_engine::drive(
             clock.clone(),
             session.apply(&planned, Some(&only), &ApplyOptions::default(), &NoProgress, None, false),
@@ -453,9 +439,13 @@ fn destroy_removes_what_the_stack_made_and_leaves_everything_else() {
     let (moto, _turn) = moto();
     let rt = runtime();
     rt.block_on(async {
-        let clients = Clients::new(moto.server.url()).await;
-        support::seed::seed(&clients, &world("testdata/worlds/seed.yaml")).await.expect("seed moto");
-        let env = mixed(moto.server.url(), world("testdata/worlds/seed.yaml"), &["staging", "prod"]).await;
+        let (clients, env) = support::seeded(
+            moto.server.url(),
+            moto.server.url(),
+            world("testdata/worlds/seed.yaml"),
+            &["staging", "prod"],
+        )
+        .await;
         let session = Session::new(load_stack(&support::repo("specs/seed.yaml")), env.connector.clone());
         let clock = session.clock();
         let (_, report) = edgeplan_engine::drive(clock.clone(), apply_aws(&session, &ApplyOptions::default())).await;
@@ -552,9 +542,7 @@ fn a_policy_at_five_versions_loses_the_one_the_plan_named_and_gains_the_enforced
             policy.versions.push(version);
         }
         policy.default_version = "v5".to_string();
-        let clients = Clients::new(moto.server.url()).await;
-        support::seed::seed(&clients, &seed).await.expect("seed moto");
-        let env = mixed(moto.server.url(), seed, &["staging", "prod"]).await;
+        let (clients, env) = support::seeded(moto.server.url(), moto.server.url(), seed, &["staging", "prod"]).await;
         let session = Session::new(load_stack(&support::repo("specs/seed.yaml")), env.connector.clone());
         let clock = session.clock();
         let (first, report) =

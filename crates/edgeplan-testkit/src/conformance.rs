@@ -149,6 +149,50 @@ pub struct LeaseTarget {
     pub name: String,
 }
 
+/// Building cases: what every harness writes its nodes and updates with.
+pub mod cases {
+    use std::collections::BTreeMap;
+
+    use edgeplan_model::{Address, Attr, Expr, Node, Reference, Value};
+
+    use super::{Attributes, Update};
+
+    /// `node` with `attributes` as literals.
+    pub fn lit(mut node: Node, attributes: &Attributes) -> Node {
+        for (attribute, value) in attributes {
+            node.desired.insert(*attribute, Expr::Lit(value.clone()));
+        }
+        node
+    }
+
+    /// `node` with `attribute` referencing `upstream`'s `output`.
+    pub fn reference(mut node: Node, attribute: Attr, upstream: Address, output: Attr) -> Node {
+        node.desired.insert(attribute, Expr::Ref(Reference { node: upstream, output }));
+        node
+    }
+
+    pub fn attrs(pairs: impl IntoIterator<Item = (Attr, Value)>) -> Attributes {
+        pairs.into_iter().collect()
+    }
+
+    /// A string map value (tags, labels, annotations).
+    pub fn map(pairs: &[(&str, &str)]) -> Value {
+        let map: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Value::from(map)
+    }
+
+    pub fn strings(items: &[&str]) -> Value {
+        Value::List(items.iter().map(|s| Value::str(*s)).collect())
+    }
+
+    /// `attributes` with `changes` set to `value`.
+    pub fn changed(attributes: &Attributes, changes: Attr, value: Value) -> Update {
+        let mut attributes = attributes.clone();
+        attributes.insert(changes, value);
+        Update { attributes, changes }
+    }
+}
+
 // ----- the report ---------------------------------------------------------------------------
 
 /// What a check is about.

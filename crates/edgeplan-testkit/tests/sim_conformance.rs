@@ -5,19 +5,19 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-use edgeplan_model::attr::{self, Attr};
+use edgeplan_model::attr;
 use edgeplan_model::backend::{ADDRESS_TAG, LeaseRecord, STACK_TAG};
 use edgeplan_model::{
-    Action, Address, Backend, BackendError, BoxFuture, Clock, Connector, Expr, Identity, LeaseStore, Node, NodeKind,
-    Observed, Operation, OwnedObject, Ownership, Reference, Request, Scope, SecretText, Value,
+    Action, Address, Backend, BackendError, BoxFuture, Clock, Connector, Identity, LeaseStore, Node, NodeKind,
+    Observed, Operation, OwnedObject, Ownership, Request, Scope, SecretText, Value,
 };
 use edgeplan_sim::{
     Container, Deployment, Environment, KubeObject, PortainerTag, SecurityGroup, Service, ServicePort, SgRule,
     SimConnector, SimWorld, Subnet, Tags, World,
 };
+use edgeplan_testkit::conformance::cases::{attrs, changed, lit, map, reference, strings};
 use edgeplan_testkit::conformance::{
-    self, Attributes, Case, Foreign, Fresh, LeaseTarget, OTHER_STACK, Plant, Probe, Property, Report, STACK,
-    ScopeSuite, Update,
+    self, Attributes, Case, Foreign, Fresh, LeaseTarget, OTHER_STACK, Plant, Probe, Property, Report, STACK, ScopeSuite,
 };
 
 const SEED_WORLD: &str = "testdata/worlds/seed.yaml";
@@ -121,41 +121,9 @@ fn node(address: Address, kind: NodeKind, scope: Scope, identity: Identity) -> N
     Node { address, kind, scope, identity, desired: BTreeMap::new() }
 }
 
-fn lit(mut node: Node, attributes: &Attributes) -> Node {
-    for (attribute, value) in attributes {
-        node.desired.insert(*attribute, Expr::Lit(value.clone()));
-    }
-    node
-}
-
-fn reference(mut node: Node, attribute: Attr, upstream: Address, output: Attr) -> Node {
-    node.desired.insert(attribute, Expr::Ref(Reference { node: upstream, output }));
-    node
-}
-
-fn attrs(pairs: impl IntoIterator<Item = (Attr, Value)>) -> Attributes {
-    pairs.into_iter().collect()
-}
-
-fn map(pairs: &[(&str, &str)]) -> Value {
-    let map: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    Value::from(map)
-}
-
-fn strings(items: &[&str]) -> Value {
-    Value::List(items.iter().map(|s| Value::str(*s)).collect())
-}
-
 /// A plant that edits the simulated world at once.
 fn planted(plant: impl Fn(&SimWorld, Foreign<'_>) -> Result<(), String> + 'static) -> Plant<Arc<SimWorld>> {
     Box::new(move |world: &Arc<SimWorld>, foreign: Foreign<'_>| Box::pin(std::future::ready(plant(world, foreign))))
-}
-
-/// `attributes` with `changes` set to `value`.
-fn changed(attributes: &Attributes, changes: Attr, value: Value) -> Update {
-    let mut attributes = attributes.clone();
-    attributes.insert(changes, value);
-    Update { attributes, changes }
 }
 
 /// Tags (AWS) or labels (Kubernetes) carrying `owner`'s ownership.

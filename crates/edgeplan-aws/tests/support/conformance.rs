@@ -6,12 +6,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, Tag, TagSpecification};
-use edgeplan_model::attr::{self, Attr};
+use edgeplan_model::attr;
 use edgeplan_model::backend::{ADDRESS_TAG, STACK_TAG};
-use edgeplan_model::{
-    Action, Address, BoxFuture, Connector, Expr, Identity, Node, NodeKind, Ownership, Reference, Scope, Value,
-};
-use edgeplan_testkit::conformance::{self, Attributes, Case, Foreign, Fresh, Plant, Probe, ScopeSuite, Update};
+use edgeplan_model::{Action, Address, BoxFuture, Connector, Identity, Node, NodeKind, Ownership, Scope, Value};
+use edgeplan_testkit::conformance::cases::{attrs, changed, lit, map, reference, strings};
+use edgeplan_testkit::conformance::{self, Attributes, Case, Foreign, Fresh, Plant, Probe, ScopeSuite};
 use edgeplan_testkit::moto::Server;
 
 use super::{ACCOUNT, Clients, REGION, aws_connector, profiles};
@@ -63,36 +62,6 @@ fn scope() -> Scope {
 
 fn node(address: Address, kind: NodeKind, identity: Identity) -> Node {
     Node { address, kind, scope: scope(), identity, desired: BTreeMap::new() }
-}
-
-fn lit(mut node: Node, attributes: &Attributes) -> Node {
-    for (attribute, value) in attributes {
-        node.desired.insert(*attribute, Expr::Lit(value.clone()));
-    }
-    node
-}
-
-fn reference(mut node: Node, attribute: Attr, upstream: Address, output: Attr) -> Node {
-    node.desired.insert(attribute, Expr::Ref(Reference { node: upstream, output }));
-    node
-}
-
-fn attrs(pairs: impl IntoIterator<Item = (Attr, Value)>) -> Attributes {
-    pairs.into_iter().collect()
-}
-
-fn map(pairs: &[(&str, &str)]) -> Value {
-    Value::from(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<String, String>>())
-}
-
-fn strings(items: &[&str]) -> Value {
-    Value::List(items.iter().map(|s| Value::str(*s)).collect())
-}
-
-fn changed(attributes: &Attributes, changes: Attr, value: Value) -> Update {
-    let mut attributes = attributes.clone();
-    attributes.insert(changes, value);
-    Update { attributes, changes }
 }
 
 fn owner_tags(owner: Option<&Ownership>, extra: &[(&str, &str)]) -> Vec<Tag> {

@@ -130,6 +130,15 @@ pub struct Mixed {
     pub profiles: Profiles,
 }
 
+/// moto at `moto_url` seeded with `world`'s AWS side (by the test's own clients, returned), and
+/// [`mixed_via`] over it, the backend under test reaching AWS at `aws_url`.
+pub async fn seeded(moto_url: &str, aws_url: &str, world: World, profile_names: &[&str]) -> (Clients, Mixed) {
+    let clients = Clients::new(moto_url).await;
+    seed::seed(&clients, &world).await.expect("seed moto");
+    let env = mixed_via(aws_url, moto_url, world, profile_names).await;
+    (clients, env)
+}
+
 pub async fn mixed(url: &str, world: World, profile_names: &[&str]) -> Mixed {
     mixed_via(url, url, world, profile_names).await
 }
@@ -146,6 +155,23 @@ pub async fn mixed_via(url: &str, controller_url: &str, world: World, profile_na
     let connector: Arc<dyn Connector> =
         Arc::new(MixedConnector::new(aws, sim, Some(controller::Controller::hook(&controller))));
     Mixed { connector, world, counts, controller, profiles }
+}
+
+/// The AWS nodes of a plan's graph, and everything they depend on (Terraform's `-target`).
+pub fn aws_closure(planned: &edgeplan_engine::Planned) -> std::collections::BTreeSet<edgeplan_model::Address> {
+    let aws: Vec<edgeplan_model::Address> = planned
+        .graph
+        .iter()
+        .filter(|(_, node)| node.scope.kind() == edgeplan_model::ScopeKind::Aws)
+        .map(|(address, _)| address.clone())
+        .collect();
+    planned
+        .graph
+        .closure_with_dependencies(&aws)
+        .expect("the AWS nodes are in the graph")
+        .into_iter()
+        .cloned()
+        .collect()
 }
 
 pub fn repo(relative: &str) -> PathBuf {
